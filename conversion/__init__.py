@@ -1,0 +1,1 @@
+"""Model toolchain: train, quantize and verify the attribute model (TensorFlow imported lazily)."""
