@@ -1,0 +1,95 @@
+"""Head pose (yaw, pitch, roll) from BlazeFace's 6 keypoints by PnP against a generic 3-D face.
+
+The keypoints are fitted with cv2.solvePnP (SQPnP, a global solver) to an average adult face model. The virtual
+camera is centred on the face itself, so the angles are *view-relative*: 0 deg yaw means the face points at the
+camera (which sits at the screen), wherever the face is in the frame -- exactly what attention needs, and no
+camera intrinsics are required. The focal length only sets how strong perspective is; it is chosen as if the
+face were ~10 face widths away (typical for signage, and weak perspective beyond that changes little).
+
+Conventions (records.Pose): yaw > 0 the subject turned to their left (nose towards image right), pitch > 0
+looking up, roll > 0 the head tilted so the eye line runs down to the image right (clockwise on screen).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import cv2
+import numpy as np
+
+from edge_agent.records import Pose
+
+log = logging.getLogger(__name__)
+
+# Generic adult face in millimetres, camera axes (x to image right, y down, z away from the camera) with the
+# face looking at the camera and the nose tip at the origin. Order = records.KEYPOINT_NAMES.
+# Sources: average interpupillary distance 63 mm, bitragion breadth ~145 mm, nose tip 30 mm in front of the
+# eyes and ~100 mm in front of the tragions, mouth centre ~32 mm below the nose tip.
+FACE_MODEL_MM = np.array(
+    [
+        [-31.5, -35.0, 30.0],  # right eye (the subject's right = image left)
+        [31.5, -35.0, 30.0],  # left eye
+        [0.0, 0.0, 0.0],  # nose tip
+        [0.0, 32.0, 15.0],  # mouth centre
+        [-72.0, -15.0, 100.0],  # right ear tragion
+        [72.0, -15.0, 100.0],  # left ear tragion
+    ],
+    dtype=np.float64,
+)
+
+_DISTANCE_IN_FACE_WIDTHS = 10.0
+_MAX_RMS_ERROR = 0.15  # reprojection RMS as a fraction of the face width; above it the fit is rejected
+
+
+def rotation_from_pose(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
+    """3x3 rotation (model -> camera) for a pose in degrees, the inverse of pose_from_rotation."""
+    a, b, c = (math.radians(v) for v in (yaw, pitch, roll))
+    ry = np.array([[math.cos(-a), 0, math.sin(-a)], [0, 1, 0], [-math.sin(-a), 0, math.cos(-a)]])
+    rx = np.array([[1, 0, 0], [0, math.cos(-b), -math.sin(-b)], [0, math.sin(-b), math.cos(-b)]])
+    rz = np.array([[math.cos(c), -math.sin(c), 0], [math.sin(c), math.cos(c), 0], [0, 0, 1]])
+    return ry @ rx @ rz
+
+
+def pose_from_rotation(rot: np.ndarray) -> Pose:
+    """Yaw/pitch from where the nose points (-z of the model), roll from the eye line once those are undone."""
+    fwd = rot @ np.array([0.0, 0.0, -1.0])
+    yaw = math.degrees(math.atan2(fwd[0], -fwd[2]))
+    pitch = math.degrees(math.atan2(-fwd[1], math.hypot(fwd[0], fwd[2])))
+    undo = rotation_from_pose(yaw, pitch, 0.0).T @ rot
+    roll = math.degrees(math.atan2(undo[1, 0], undo[0, 0]))
+    return Pose(yaw=yaw, pitch=pitch, roll=roll)
+
+
+def project(points_mm: np.ndarray, rot: np.ndarray, tvec: np.ndarray, focal: float, centre: tuple[float, float]) -> np.ndarray:
+    """Pinhole projection of model points after rotation and translation (for tests and the evaluation)."""
+    cam = points_mm @ rot.T + tvec.reshape(1, 3)
+    return np.stack([focal * cam[:, 0] / cam[:, 2] + centre[0], focal * cam[:, 1] / cam[:, 2] + centre[1]], axis=1)
+
+
+def estimate_pose(keypoints: np.ndarray) -> Pose | None:
+    """Pose of one face from its (6, 2) keypoints in pixels; None when the points are unusable (logged at debug)."""
+    pts = np.asarray(keypoints, dtype=np.float64)
+    if pts.shape != (6, 2) or not np.isfinite(pts).all():
+        return None
+    # The keypoint spread, not the box: detector boxes differ in margin, the keypoints do not.
+    span = max(float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1])))
+    if span < 2.0:
+        return None
+    centre = pts.mean(axis=0)
+    focal = _DISTANCE_IN_FACE_WIDTHS * span
+    cam = np.array([[focal, 0.0, centre[0]], [0.0, focal, centre[1]], [0.0, 0.0, 1.0]])
+    try:
+        ok, rvec, tvec = cv2.solvePnP(FACE_MODEL_MM, pts, cam, None, flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error as exc:
+        log.debug("solvePnP failed: %s", exc)
+        return None
+    if not ok or tvec[2, 0] <= 0:
+        return None
+    rot, _ = cv2.Rodrigues(rvec)
+    proj = project(FACE_MODEL_MM, rot, tvec, focal, (centre[0], centre[1]))
+    rms = float(np.sqrt(np.mean(np.sum((proj - pts) ** 2, axis=1))))
+    if rms > _MAX_RMS_ERROR * span:
+        log.debug("pose fit rejected: reprojection rms %.1f px for a %.0f px face", rms, span)
+        return None
+    return pose_from_rotation(rot)

@@ -1,0 +1,131 @@
+"""Per-track attribute aggregation: a quality-weighted mean of class probabilities, `unknown` thresholds, minors.
+
+Why a weighted *arithmetic* mean of probabilities and not log-probability averaging (a product of experts):
+frames of one track are strongly correlated, so multiplying them as if independent makes the answer
+over-confident within a second (p -> 1), which would make the `min_confidence` threshold meaningless; and one
+bad frame (motion blur, a profile view) with p~0 for the true class would veto it. The mean stays a calibrated
+"average belief" that a threshold can be put on, and bad frames are damped by their weight instead:
+weight = detector score x min(1, face width / full_weight_face_px) x frontality (cos yaw, floored at 0.25).
+Running sums keep the cost O(1) per sample and the memory O(labels) per track.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from edge_agent.records import Attributes, HeadResult, Pose
+from edge_agent.track.config import TrackerConfig
+from edge_agent.track.events import UNKNOWN, AttributeEstimate, HeadEstimate, HeadSpec
+
+log = logging.getLogger(__name__)
+
+_MIN_FRONTAL_WEIGHT = 0.25
+
+
+def sample_weight(score: float, face_px: float, pose: Pose | None, full_weight_px: float) -> float:
+    """Weight of one face sample in the track's average (0 < w <= 1 for a usable sample)."""
+    w = min(1.0, max(0.0, float(score))) * min(1.0, face_px / full_weight_px)
+    if pose is not None:
+        w *= max(_MIN_FRONTAL_WEIGHT, math.cos(math.radians(min(abs(pose.yaw), 90.0))))
+    return w
+
+
+class _HeadSum:
+    """Running weighted sum of one head's probability vectors."""
+
+    __slots__ = ("labels", "sum", "weight")
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self.sum = np.zeros(len(labels), dtype=np.float64)
+        self.weight = 0.0
+
+    def add(self, probs: np.ndarray, w: float) -> None:
+        self.sum += w * probs
+        self.weight += w
+
+    def mean(self) -> np.ndarray | None:
+        return self.sum / self.weight if self.weight > 0 else None
+
+
+class AttributeAccumulator:
+    """Accumulates one track's per-frame Attributes into one stable answer per enabled head."""
+
+    def __init__(self, spec: HeadSpec, cfg: TrackerConfig) -> None:
+        self._spec = spec
+        self._cfg = cfg
+        self._heads = {h: _HeadSum(labels) for h, labels in spec.labels.items()}
+        self._age_sum = 0.0
+        self._age_weight = 0.0
+        self.samples = 0  # frames with attributes offered
+        self.small = 0  # of those, rejected as too small
+        self.rejected = 0  # heads skipped as malformed (wrong labels, NaN)
+        self._minor_mask = spec.minor_mask(cfg.min_age_years)
+
+    def add(self, attrs: Attributes | None, face_px: float, score: float, pose: Pose | None) -> None:
+        """Add one frame's attributes of this track's face (None = the classifier did not run on it)."""
+        if attrs is None:
+            return
+        self.samples += 1
+        if face_px < self._cfg.min_face_px:
+            self.small += 1
+            return
+        w = sample_weight(score, face_px, pose, self._cfg.full_weight_face_px)
+        if w <= 0.0:
+            return
+        for head, acc in self._heads.items():
+            result: HeadResult | None = getattr(attrs, head)
+            if result is None:
+                continue
+            probs = np.asarray(result.probs, dtype=np.float64)
+            if result.labels != acc.labels or probs.shape != (len(acc.labels),) or not np.isfinite(probs).all():
+                self.rejected += 1
+                log.debug("skipping a malformed %s result (labels %s)", head, result.labels)
+                continue
+            acc.add(np.clip(probs, 0.0, 1.0), w)
+        if self._spec.age_years and attrs.age_years is not None and math.isfinite(attrs.age_years):
+            self._age_sum += w * float(attrs.age_years)
+            self._age_weight += w
+
+    def _head(self, head: str) -> HeadEstimate:
+        acc = self._heads[head]
+        mean = acc.mean()
+        if mean is None:
+            reason = "small_face" if self.small > 0 else "no_samples"
+            return HeadEstimate(label=UNKNOWN, p=None, probs=(), reason=reason)
+        probs = tuple((lab, round(float(p), 4)) for lab, p in zip(acc.labels, mean))
+        i = int(np.argmax(mean))
+        p = round(float(mean[i]), 4)
+        if p < self._cfg.min_confidence.for_head(head):
+            return HeadEstimate(label=UNKNOWN, p=p, probs=probs, reason="low_confidence")
+        return HeadEstimate(label=acc.labels[i], p=p, probs=probs, reason=None)
+
+    def is_minor(self) -> bool | None:
+        """True when the under-age groups carry at least `minor_probability` or hold the top class.
+
+        None when it cannot be told (gating off, age head disabled, or no usable sample, in which case every
+        head is `unknown` anyway because they share the face-size rule).
+        """
+        if self._minor_mask is None:
+            return None
+        mean = self._heads["age"].mean()
+        if mean is None:
+            return None
+        top_is_minor = bool(self._minor_mask[int(np.argmax(mean))])
+        return top_is_minor or bool(mean[self._minor_mask].sum() >= self._cfg.minor_probability)
+
+    def estimate(self) -> AttributeEstimate:
+        """The track's answer so far; a minor gets no attributes, only the flag."""
+        minor = self.is_minor()
+        if minor:
+            return AttributeEstimate(minor=True)
+        heads = {h: self._head(h) for h in self._heads}
+        age_years = None
+        if self._age_weight > 0:
+            age_years = round(self._age_sum / self._age_weight, 1)
+        return AttributeEstimate(
+            age=heads.get("age"), age_years=age_years, gender=heads.get("gender"), race=heads.get("race"), minor=minor
+        )
