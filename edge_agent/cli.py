@@ -29,7 +29,7 @@ def _runtime_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [ModelLoadError, MetadataError, OSError]
     try:
-        from edge_agent.capture import SourceError
+        from edge_agent.capture.base import SourceError
 
         errors.append(SourceError)
     except ImportError:
@@ -105,7 +105,8 @@ def run(ctx: click.Context, config: Path | None, source: str | None, duration: f
 
     cfg = _load(config, source)
     _level(ctx, cfg)
-    code = run_agent(cfg, config_path=config, duration_s=duration, print_events=print_events)
+    code = run_agent(cfg, config_path=config, source_override=source, duration_s=duration,
+                     print_events=print_events)
     sys.exit(code)
 
 

@@ -65,7 +65,8 @@ def parse_command(topic_suffix: str, payload: bytes) -> Command | None:
 
 def execute(cmd: Command, controls: Controls) -> dict[str, Any]:
     """Run one command against the agent and build the result payload (never raises)."""
-    result: dict[str, Any] = {"command": cmd.name, "id": cmd.request_id, "ok": False, "error": cmd.error}
+    rid = None if cmd.request_id is None else str(cmd.request_id)
+    result: dict[str, Any] = {"command": cmd.name, "request_id": rid, "ok": False, "error": cmd.error, "result": None}
     if cmd.error is None:
         try:
             details = getattr(controls, cmd.name)()

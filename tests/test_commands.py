@@ -34,7 +34,7 @@ class FakeAgent:
 def test_request_id_is_echoed_and_the_control_is_called() -> None:
     agent = FakeAgent()
     result = execute(parse_command("cmd/pause", b'{"id": "r-1"}'), agent)  # type: ignore[arg-type]
-    assert result == {"command": "pause", "id": "r-1", "ok": True, "error": None, "result": {"paused": True}}
+    assert result == {"command": "pause", "request_id": "r-1", "ok": True, "error": None, "result": {"paused": True}}
     assert agent.calls == ["pause"]
 
 
@@ -46,7 +46,7 @@ def test_empty_payload_is_a_valid_request_without_id() -> None:
 def test_unknown_command_is_an_error_result_and_calls_nothing() -> None:
     agent = FakeAgent()
     result = execute(parse_command("cmd/selfdestruct", b'{"id": 7}'), agent)  # type: ignore[arg-type]
-    assert result["ok"] is False and result["id"] == 7 and "unknown command 'selfdestruct'" in result["error"]
+    assert result["ok"] is False and result["request_id"] == "7" and "unknown command 'selfdestruct'" in result["error"]
     assert agent.calls == []
 
 
@@ -93,4 +93,4 @@ def test_full_queue_drops_the_oldest_and_counts_it() -> None:
         q.on_message("cmd/status", json.dumps({"id": i}).encode())
     sent: list[dict[str, Any]] = []
     q.drain(FakeAgent(), lambda _t, p: sent.append(p))  # type: ignore[arg-type]
-    assert [p["id"] for p in sent] == [3, 4] and q.dropped == 3 and q.received == 5
+    assert [p["request_id"] for p in sent] == ["3", "4"] and q.dropped == 3 and q.received == 5

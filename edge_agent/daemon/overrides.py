@@ -1,0 +1,82 @@
+"""Config adjustments from the command line (`--source`) and the human summaries `check-config` prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edge_agent.config import AgentConfig, ConfigError, config_hash, default_device_id, resolve_secrets
+
+
+def with_source(cfg: AgentConfig, spec: str) -> AgentConfig:
+    """A copy of cfg whose first camera reads `spec` (demo, N, /dev/videoN, URL, file, folder); adds one if none."""
+    from edge_agent.capture.config import CameraConfig, SourceSpecError, source_from_string
+
+    try:
+        source = source_from_string(spec)
+    except SourceSpecError as exc:
+        raise ConfigError(str(exc)) from None
+    cameras = list(cfg.cameras)
+    if cameras:
+        cameras[0] = cameras[0].model_copy(update={"source": source})
+    else:
+        cameras = [CameraConfig(source=source)]
+    return cfg.model_copy(update={"cameras": cameras})
+
+
+def device_id(cfg: AgentConfig) -> str:
+    """The configured device id, else the derived one."""
+    return cfg.agent.device_id or default_device_id()
+
+
+def state_dir(cfg: AgentConfig) -> Path:
+    from edge_agent.config.agent import default_state_dir
+
+    return Path(cfg.agent.state_dir).expanduser() if cfg.agent.state_dir else default_state_dir()
+
+
+def check_startup(cfg: AgentConfig) -> Any:
+    """Cross-section rules needing the environment: secrets present, no password over plaintext. Returns Secrets."""
+    mqtt = cfg.mqtt
+    secrets = resolve_secrets(getattr(mqtt, "username", None), getattr(mqtt, "password_credential", "mqtt_password"))
+    tls = getattr(mqtt, "tls", None)
+    if secrets.mqtt_password and tls is not None and not tls.enabled and not mqtt.allow_plaintext_password:
+        raise ConfigError(
+            "mqtt.username is set but mqtt.tls.enabled = false: the password would travel in plaintext; enable TLS "
+            "or set mqtt.allow_plaintext_password = true"
+        )
+    return secrets
+
+
+def attribute_model_line(cfg: AgentConfig) -> str:
+    """`attributes <path> <name> <version>` for `models list` (never raises)."""
+    path = getattr(cfg.attributes, "model", None)
+    if path is None:
+        return "attributes: (no attribute model configured)"
+    try:
+        from edge_agent.modelmeta import load_metadata
+
+        meta = load_metadata(path)
+        return f"{'attributes':30s} ok         {meta.name} {meta.version} sha256 {meta.sha256[:12]} {path}"
+    except Exception as exc:  # noqa: BLE001 - a listing reports problems instead of failing
+        return f"{'attributes':30s} error      {' '.join(str(exc).split())}"
+
+
+def describe_config(cfg: AgentConfig) -> list[str]:
+    """What check-config prints: the config is valid, identity, cameras, heads, broker (no secrets)."""
+    check_startup(cfg)
+    lines = ["config ok", f"device_id    {device_id(cfg)}", f"config_hash  {config_hash(cfg)}",
+             f"state_dir    {state_dir(cfg)}"]
+    for cam in cfg.cameras:
+        from edge_agent.capture.config import describe_source
+
+        lines.append(f"camera       {cam.id}: {describe_source(cam.source)}{'' if cam.enabled else ' (disabled)'}")
+    if not cfg.cameras:
+        lines.append("camera       (none configured: `run` needs --source or a [[cameras]] table)")
+    heads = [h for h in ("age", "gender", "race") if getattr(cfg.attributes, h, False)]
+    lines.append(f"attributes   {', '.join(heads) or 'none'}")
+    mqtt = cfg.mqtt
+    tls = "tls" if getattr(getattr(mqtt, "tls", None), "enabled", False) else "plain"
+    user = f" user {mqtt.username}" if getattr(mqtt, "username", None) else ""
+    lines.append(f"mqtt         {mqtt.host}:{mqtt.effective_port} ({tls}){user} prefix {mqtt.prefix}")
+    return lines
