@@ -1,0 +1,311 @@
+"""The MQTT publisher: outbox-backed QoS 1 delivery, status/Last Will, reconnect with backoff, command subscriptions.
+
+Threads: paho's network thread (callbacks only record facts: acks into a deque, the connected flag) and one
+sender thread that owns the hand-off outbox → paho with a bounded in-flight window and deletes rows on PUBACK.
+Messages handed to paho stay in paho's session queue across reconnects and are re-sent by paho, so the
+in-flight map survives a reconnect; after a crash the outbox simply offers every row again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from edge_agent.publish import envelope, transport
+from edge_agent.publish.auth import resolve_credentials, tls_context
+from edge_agent.publish.config import MqttConfig, OutboxConfig
+from edge_agent.publish.envelope import MessageError
+from edge_agent.publish.outbox import Outbox, Row
+
+log = logging.getLogger(__name__)
+
+STATUS_SCHEMA = "edge-agent/status/1"
+_SUFFIX_RE = re.compile(r"^[^#+/\x00]+(/[^#+/\x00]+)*$")
+_FILTER_RE = re.compile(r"^([^#+/\x00]+|\+)(/([^#+/\x00]+|\+))*(/#)?$|^#$")
+_PACKET_TOO_LARGE = 0x95
+_PURGE_EVERY_S = 10.0
+
+CommandCallback = Callable[[str, bytes], None]
+
+
+class MessageTooLarge(MessageError):
+    """The encoded message exceeds mqtt.max_payload_bytes."""
+
+
+class Publisher:
+    """Accepts messages into the outbox and delivers them to `<prefix>/<device_id>/<suffix>` over MQTT v5, QoS 1."""
+
+    def __init__(self, cfg: MqttConfig, outbox_cfg: OutboxConfig, device_id: str, state_dir: Path) -> None:
+        if not _SUFFIX_RE.match(device_id) or "/" in device_id:
+            raise MessageError(f"device id {device_id!r} cannot be used in an MQTT topic")
+        self.cfg = cfg
+        self.device_id = device_id
+        self.base = f"{cfg.prefix}/{device_id}"
+        creds = resolve_credentials(cfg)  # ConfigError before anything touches the disk or the network
+        ssl_ctx = tls_context(cfg.tls) if cfg.tls.enabled else None
+        self._outbox = Outbox(state_dir / outbox_cfg.file_name, outbox_cfg)
+        self._client = transport.make_client(cfg, transport.unique_client_id(device_id), creds, ssl_ctx)
+        self._client.on_pre_connect = self._on_pre_connect
+        self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
+        self._subs: dict[str, CommandCallback] = {}
+        self._acks: deque[tuple[int, ReasonCode | int]] = deque()
+        self._mids: dict[int, Row] = {}  # paho mid → leased row, owned by the sender thread
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._connected = False
+        self._connected_at = float("inf")  # rows created before this are replayed backlog → "buffered"
+        self._max_packet: int | None = None
+        self._last_failure: str | None = None
+        self._counts = {"published": 0, "acked": 0, "refused": 0, "reconnects": 0, "connects": 0, "connect_failures": 0}
+        self._sender = threading.Thread(target=self._run, name="mqtt-sender", daemon=True)
+        self._started = False
+
+    # -- public interface ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background (never blocks, never fails on an absent broker) and start the sender."""
+        if self._started:
+            return
+        self._started = True
+        self._sender.start()
+        transport.start(self._client, self.cfg)
+        log.info("mqtt: publishing to %s:%d under %s/", self.cfg.host, self.cfg.effective_port, self.base)
+
+    def submit(
+        self, topic_suffix: str, payload: dict[str, Any], *, schema: str, camera_id: str | None = None, retain: bool = False
+    ) -> str:
+        """Commit one message to the outbox and return its msg_id; delivery happens in the background.
+
+        An oversize message is logged, counted as dropped `oversize` and not queued (its msg_id is still returned).
+        Raises MessageError for a caller bug (bad suffix, reserved key, not JSON) and OutboxError when the
+        state directory cannot store it; in both cases nothing was accepted.
+        """
+        if not _SUFFIX_RE.match(topic_suffix):
+            raise MessageError(f"topic suffix {topic_suffix!r} is empty or contains a wildcard or empty level")
+        msg_id = envelope.new_msg_id()
+        ts = time.time()
+
+        def encode(seq: int) -> bytes:
+            data = envelope.encode(
+                payload, schema=schema, msg_id=msg_id, seq=seq, ts=ts, device_id=self.device_id, camera_id=camera_id
+            )
+            if len(data) > self.cfg.max_payload_bytes:
+                raise MessageTooLarge(f"{len(data)} bytes > mqtt.max_payload_bytes = {self.cfg.max_payload_bytes}")
+            return data
+
+        try:
+            self._outbox.put(f"{self.base}/{topic_suffix}", encode, retain=retain, created=ts)
+        except MessageTooLarge as exc:
+            self._outbox.note_drop("oversize")
+            log.warning("mqtt: message %s on %s not queued: %s", msg_id, topic_suffix, exc)
+            return msg_id
+        self._wake.set()
+        return msg_id
+
+    def subscribe(self, topic_suffix_filter: str, callback: CommandCallback) -> None:
+        """Call `callback(topic_suffix, payload)` for messages on `<prefix>/<device_id>/<filter>` (e.g. `cmd/#`).
+
+        Runs on paho's network thread: hand work off to a queue. Our own publishes are not echoed (v5 no-local).
+        """
+        if not _FILTER_RE.match(topic_suffix_filter):
+            raise MessageError(f"topic filter {topic_suffix_filter!r} is not a valid MQTT filter")
+        self._subs[topic_suffix_filter] = callback
+        if self._connected:
+            self._subscribe_one(topic_suffix_filter)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the `stats` message (see edge_agent/schemas/stats.json, `publish`)."""
+        oldest = self._outbox.oldest_created()
+        return {
+            "connected": self._connected,
+            "queue_depth": self._outbox.depth,
+            "queue_bytes": self._outbox.size_bytes,
+            "inflight": len(self._mids),
+            "oldest_queued_age_s": None if oldest is None else round(max(0.0, time.time() - oldest), 3),
+            "dropped": dict(self._outbox.dropped),
+            "superseded": self._outbox.superseded,
+            "last_seq": self._outbox.last_seq,
+            **self._counts,
+        }
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def close(self, timeout_s: float = 3.0) -> None:
+        """Flush what can be flushed within `timeout_s`, publish retained `offline`, disconnect cleanly."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        reserve = min(1.0, timeout_s / 4)
+        while self._started and self._connected and self._outbox.depth > 0 and time.monotonic() < deadline - reserve:
+            self._wake.set()
+            time.sleep(0.02)
+        self._stop.set()
+        self._wake.set()
+        if self._sender.is_alive():
+            self._sender.join(max(0.1, deadline - time.monotonic()))
+        if self._connected:
+            info = self._client.publish(self._status_topic(), self._status_payload("offline", "shutdown"), 1, True)
+            try:
+                info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            except (RuntimeError, ValueError) as exc:
+                log.debug("mqtt: offline status not confirmed: %s", exc)
+        self._process_acks()  # acks that arrived while offline was sent: do not replay those next start
+        left = self._outbox.depth
+        self._client.disconnect()
+        stopper = threading.Thread(target=self._client.loop_stop, daemon=True)
+        stopper.start()
+        stopper.join(max(0.1, deadline - time.monotonic()))
+        self._connected = False
+        self._outbox.close()
+        if left:
+            log.info("mqtt: %d message(s) stay in the outbox for the next start", left)
+
+    # -- paho callbacks (network thread) -------------------------------------------------------------------------
+
+    def _status_topic(self) -> str:
+        return f"{self.base}/status"
+
+    def _status_payload(self, state: str, reason: str | None = None) -> bytes:
+        body: dict[str, Any] = {"state": state}
+        if reason:
+            body["reason"] = reason
+        return envelope.encode(
+            body,
+            schema=STATUS_SCHEMA,
+            msg_id=envelope.new_msg_id(),
+            seq=self._outbox.next_seq(),
+            ts=time.time(),
+            device_id=self.device_id,
+            camera_id=None,
+        )
+
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        # A fresh Last Will per attempt, so its seq/ts are recent; the broker publishes it if we vanish.
+        client.will_set(self._status_topic(), self._status_payload("offline", "connection_lost"), qos=1, retain=True)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
+        if rc.is_failure:
+            self._counts["connect_failures"] += 1
+            self._log_failure(f"broker {self.cfg.host}:{self.cfg.effective_port} refused the connection: {rc}")
+            return
+        self._max_packet = getattr(props, "MaximumPacketSize", None)
+        client.publish(self._status_topic(), self._status_payload("online"), qos=1, retain=True)
+        for filt in self._subs:
+            self._subscribe_one(filt)
+        if self._counts["connects"]:
+            self._counts["reconnects"] += 1
+        self._counts["connects"] += 1
+        self._last_failure = None
+        self._connected_at = time.time()
+        self._connected = True
+        self._wake.set()
+        log.info("mqtt: connected to %s:%d; %d message(s) queued", self.cfg.host, self.cfg.effective_port, self._outbox.depth)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._counts["connect_failures"] += 1
+        err = getattr(client, "last_error", None)
+        self._log_failure(f"cannot connect to {self.cfg.host}:{self.cfg.effective_port}: {err or 'connection failed'}")
+
+    def _log_failure(self, msg: str) -> None:
+        """One clear line per distinct failure; identical retries (backoff) only at debug level."""
+        if msg != self._last_failure:
+            log.error("mqtt: %s; retrying with backoff up to %gs", msg, self.cfg.reconnect_max_s)
+            self._last_failure = msg
+        else:
+            log.debug("mqtt: %s (still failing)", msg)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
+        was = self._connected
+        self._connected = False
+        if was and not self._stop.is_set():
+            log.warning("mqtt: connection lost (%s); queueing in the outbox and reconnecting", rc)
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any) -> None:
+        self._acks.append((mid, rc))
+        self._wake.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if not msg.topic.startswith(self.base + "/"):
+            return
+        suffix = msg.topic[len(self.base) + 1 :]
+        for filt, callback in list(self._subs.items()):
+            if mqtt.topic_matches_sub(filt, suffix):
+                try:
+                    callback(suffix, msg.payload)
+                except Exception as exc:  # a handler bug must not kill paho's network thread
+                    log.error("mqtt: handler for %s failed on %s: %s", filt, suffix, exc, exc_info=log.isEnabledFor(10))
+
+    def _subscribe_one(self, filt: str) -> None:
+        options = SubscribeOptions(qos=1, noLocal=True)
+        self._client.subscribe(f"{self.base}/{filt}", options=options)
+
+    # -- sender thread -------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_purge = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()  # before working: a submit during the work re-arms it
+            try:
+                self._process_acks()
+                if time.monotonic() >= next_purge:
+                    self._outbox.purge_expired()
+                    next_purge = time.monotonic() + _PURGE_EVERY_S
+                if self._connected:
+                    self._fill()
+            except Exception as exc:  # e.g. a disk error: keep going, the rows are still in the outbox
+                log.error("mqtt: sender error: %s", exc, exc_info=log.isEnabledFor(10))
+                time.sleep(0.5)
+
+    def _fill(self) -> None:
+        free = self.cfg.inflight_window - len(self._mids)
+        if free <= 0:
+            return
+        for row in self._outbox.take(free):
+            data = envelope.mark_buffered(row.payload) if row.created < self._connected_at else row.payload
+            if self._max_packet and len(data) + len(row.topic) + 16 > self._max_packet:
+                log.warning("mqtt: seq %d on %s is larger than the broker's maximum packet size %d; dropped",
+                            row.id, row.topic, self._max_packet)
+                self._outbox.drop(row.id, "oversize")
+                continue
+            info = self._client.publish(row.topic, data, qos=1, retain=row.retain)
+            if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):  # NO_CONN: paho queued it for the reconnect
+                self._mids[info.mid] = row
+                self._counts["published"] += 1
+            else:
+                log.error("mqtt: paho rejected seq %d on %s: %s; dropped", row.id, row.topic, mqtt.error_string(info.rc))
+                self._outbox.drop(row.id, "publish_error")
+
+    def _process_acks(self) -> None:
+        done: list[int] = []
+        while self._acks:
+            mid, rc = self._acks.popleft()
+            row = self._mids.pop(mid, None)
+            if row is None:
+                continue  # status messages published outside the outbox
+            code = rc.value if isinstance(rc, ReasonCode) else int(rc)
+            if code >= 0x80:
+                reason = "oversize" if code == _PACKET_TOO_LARGE else "refused"
+                if reason == "refused":
+                    self._counts["refused"] += 1
+                log.warning("mqtt: broker refused seq %d on %s: %s (0x%02x); dropped", row.id, row.topic, rc, code)
+                self._outbox.drop(row.id, reason)
+            else:
+                done.append(row.id)
+        if done:
+            self._outbox.ack(done)
+            self._counts["acked"] += len(done)

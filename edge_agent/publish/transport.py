@@ -1,0 +1,68 @@
+"""Building a configured paho-mqtt 2.x client (MQTT v5, TLS, auth, backoff), shared by the publisher and `tail`."""
+
+from __future__ import annotations
+
+import secrets
+import ssl
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge_agent.publish.auth import Credentials
+from edge_agent.publish.config import MqttConfig
+
+
+class Client(mqtt.Client):
+    """A paho client that remembers why the last connection attempt failed (paho's loop swallows the exception)."""
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
+        self.last_error: BaseException | None = None
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as exc:  # includes ssl.SSLError: untrusted certificate, wrong host name, ...
+            self.last_error = exc
+            raise
+
+
+def unique_client_id(device_id: str, role: str = "") -> str:
+    """Device id + random suffix: two processes on one device never kick each other off the broker."""
+    stem = f"{device_id}-{role}" if role else device_id
+    return f"{stem[:40]}-{secrets.token_hex(4)}"
+
+
+def make_client(cfg: MqttConfig, client_id: str, creds: Credentials, ssl_ctx: ssl.SSLContext | None) -> Client:
+    """A client configured for QoS 1 publishing: backoff, unlimited paho queue (the outbox bounds it), TLS, auth."""
+    client = Client(client_id)
+    client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)  # type: ignore[arg-type]
+    client.max_inflight_messages_set(cfg.inflight_window + 8)  # + room for status messages outside the window
+    client.max_queued_messages_set(0)
+    client.connect_timeout = 5.0
+    if ssl_ctx is not None:
+        client.tls_set_context(ssl_ctx)
+    if creds.username:
+        client.username_pw_set(creds.username, creds.password)
+    return client
+
+
+def connect_properties(cfg: MqttConfig) -> Properties:
+    """CONNECT properties: the session expiry (0 = session ends with the connection)."""
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = cfg.session_expiry_s
+    return props
+
+
+def start(client: Client, cfg: MqttConfig) -> None:
+    """Non-blocking connect; paho's network thread retries with exponential backoff until it succeeds."""
+    client.connect_async(
+        cfg.host,
+        cfg.effective_port,
+        keepalive=cfg.keepalive_s,
+        clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+        properties=connect_properties(cfg),
+    )
+    client.loop_start()
