@@ -52,12 +52,15 @@ def rotation_from_pose(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarra
 
 
 def pose_from_rotation(rot: np.ndarray) -> Pose:
-    """Yaw/pitch from where the nose points (-z of the model), roll from the eye line once those are undone."""
-    fwd = rot @ np.array([0.0, 0.0, -1.0])
-    yaw = math.degrees(math.atan2(fwd[0], -fwd[2]))
-    pitch = math.degrees(math.atan2(-fwd[1], math.hypot(fwd[0], fwd[2])))
-    undo = rotation_from_pose(yaw, pitch, 0.0).T @ rot
-    roll = math.degrees(math.atan2(undo[1, 0], undo[0, 0]))
+    """Yaw/pitch from where the nose points (-z of the model); roll from the eye line once those are undone.
+
+    For rot = Ry(-yaw) Rx(-pitch) Rz(roll) the middle row is (cos p sin r, cos p cos r, -sin p), so roll is
+    atan2(rot[1, 0], rot[1, 1]) without building the inverse rotation.
+    """
+    fx, fy, fz = -rot[0, 2], -rot[1, 2], -rot[2, 2]
+    yaw = math.degrees(math.atan2(fx, -fz))
+    pitch = math.degrees(math.atan2(-fy, math.hypot(fx, fz)))
+    roll = math.degrees(math.atan2(rot[1, 0], rot[1, 1]))
     return Pose(yaw=yaw, pitch=pitch, roll=roll)
 
 
@@ -73,23 +76,24 @@ def estimate_pose(keypoints: np.ndarray) -> Pose | None:
     if pts.shape != (6, 2) or not np.isfinite(pts).all():
         return None
     # The keypoint spread, not the box: detector boxes differ in margin, the keypoints do not.
-    span = max(float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1])))
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    span = float(max(hi[0] - lo[0], hi[1] - lo[1]))
     if span < 2.0:
         return None
-    centre = pts.mean(axis=0)
+    cx, cy = pts.sum(axis=0) / 6.0  # principal point on the face: angles are relative to the line of sight
     focal = _DISTANCE_IN_FACE_WIDTHS * span
-    cam = np.array([[focal, 0.0, centre[0]], [0.0, focal, centre[1]], [0.0, 0.0, 1.0]])
+    cam = np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]])
     try:
         ok, rvec, tvec = cv2.solvePnP(FACE_MODEL_MM, pts, cam, None, flags=cv2.SOLVEPNP_SQPNP)
+        if not ok or tvec[2, 0] <= 0:
+            return None
+        proj, _ = cv2.projectPoints(FACE_MODEL_MM, rvec, tvec, cam, None)
     except cv2.error as exc:
         log.debug("solvePnP failed: %s", exc)
         return None
-    if not ok or tvec[2, 0] <= 0:
-        return None
-    rot, _ = cv2.Rodrigues(rvec)
-    proj = project(FACE_MODEL_MM, rot, tvec, focal, (centre[0], centre[1]))
-    rms = float(np.sqrt(np.mean(np.sum((proj - pts) ** 2, axis=1))))
+    rms = math.sqrt(float(np.square(proj.reshape(6, 2) - pts).sum()) / 6.0)
     if rms > _MAX_RMS_ERROR * span:
         log.debug("pose fit rejected: reprojection rms %.1f px for a %.0f px face", rms, span)
         return None
+    rot, _ = cv2.Rodrigues(rvec)
     return pose_from_rotation(rot)
