@@ -43,6 +43,7 @@ class Agent(ReloadMixin):
         self.started_mono = time.monotonic()
         self.started_ts = time.time()
         self.heartbeat = time.monotonic()
+        self.stats_prev = (time.monotonic(), time.process_time())
         self.ready_sent = False
         self.stop = threading.Event()
         self.runners: list[CameraRunner] = []

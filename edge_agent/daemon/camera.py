@@ -50,6 +50,7 @@ class CameraRunner:
         self.processed_total = 0
         self.faces_total = 0
         self.skipped: Counter[str] = Counter()
+        self.stats_prev: dict[str, int] = {}
         self._last_warn: dict[str, float] = {}
 
     def _warn(self, reason: str, msg: str, *args: Any) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_agent import __version__
 from edge_agent.config import config_hash
 from edge_agent.daemon.builders import camera_status_of, enabled_heads
 from edge_agent.daemon.sinks import Outgoing
-from edge_agent.daemon.stats import peak_rss_mb, rss_mb
+from edge_agent.daemon.stats import rss_mb
 
 if TYPE_CHECKING:
     from edge_agent.daemon.agent import Agent
@@ -35,23 +38,41 @@ def _runtime() -> str:
         return "unknown"
 
 
-def model_info(agent: Agent) -> dict[str, Any] | None:
+def _detector_model(cfg: Any) -> dict[str, Any]:
+    """Name and sha256 of the detector file: the pinned store copy, or the explicit model_path."""
+    det = cfg.detector
+    from edge_agent.detect.blazeface import MODEL_NAMES
+    from edge_agent.models_store import PINS
+
+    name = MODEL_NAMES.get(det.model, str(det.model))
+    if det.model_path is not None:
+        from edge_agent.modelmeta import file_sha256
+
+        try:
+            return {"name": Path(det.model_path).name, "version": None, "sha256": file_sha256(Path(det.model_path))}
+        except OSError:
+            pass
+    pin = PINS.get(name)
+    return {"name": name, "version": "mediapipe", "sha256": pin.sha256 if pin else "0" * 64}
+
+
+def models_info(agent: Agent) -> dict[str, Any]:
+    out = {"detector": _detector_model(agent.cfg)}
     meta = agent.meta
-    if meta is None:
-        return None
-    return {"name": meta.name, "version": meta.version, "sha256": meta.sha256}
+    if meta is not None:
+        out["attributes"] = {"name": meta.name, "version": meta.version, "sha256": meta.sha256}
+    return out
 
 
 def info(agent: Agent) -> Outgoing:
-    """Retained `info`: software, models, config hash, cameras, enabled attributes."""
+    """Retained `info`: software, models, config hash, cameras (source kind only), enabled attributes."""
     cfg = agent.cfg
-    det = cfg.detector
     payload = {
-        "software": {"name": "edge-agent", "version": VERSION, "runtime": _runtime()},
-        "model": model_info(agent),
-        "detector": {"type": det.type, "model": det.model},
-        "config_hash": config_hash(cfg),
-        "cameras": [c.id for c in cfg.cameras if c.enabled],
+        "software": {"name": "edge-agent", "version": VERSION, "python": platform.python_version(),
+                     "runtime": _runtime()},
+        "models": models_info(agent),
+        "config_sha256": config_hash(cfg),
+        "cameras": [{"camera_id": c.id, "source": c.source.type} for c in cfg.cameras if c.enabled],
         "attributes": list(enabled_heads(cfg)),
         "started_at": iso(agent.started_ts),
     }
@@ -81,42 +102,70 @@ def camera_status(agent: Agent, camera_id: str, status: Any) -> Outgoing:
     return Outgoing(f"cameras/{camera_id}/status", payload, CAMERA_STATUS_SCHEMA, camera_id, retain=True)
 
 
-def _camera_stats(runner: Any) -> dict[str, Any]:
+def _latency(p: dict[str, Any]) -> dict[str, Any]:
+    """LatencyWindow percentiles → the schema's {p50, p95, count} (empty windows give count 0 only)."""
+    out: dict[str, Any] = {"count": p["n"]}
+    if p["p50"] is not None:
+        out.update(p50=p["p50"], p95=p["p95"])
+    return out
+
+
+def _camera_stats(runner: Any, elapsed: float) -> dict[str, Any]:
     try:
-        capture = dict(runner.worker.stats())
+        cap = dict(runner.worker.stats())
     except Exception:  # noqa: BLE001 - stats must never fail the loop
-        capture = {}
+        cap = {}
+    dropped = int(cap.get("dropped", 0) or 0)
+    prev = runner.stats_prev
+    runner.stats_prev = {"dropped": dropped}
+    skipped_capture = cap.get("skipped") or {}
+    bad = sum(int(v) for v in skipped_capture.values()) + sum(v for k, v in runner.skipped.items() if k != "paused")
     return {
-        "state": _status_fields(camera_status_of(runner.worker))["state"],
+        "status": _status_fields(camera_status_of(runner.worker))["state"],
+        "capture_fps": float(cap.get("capture_fps", 0.0) or 0.0),
         "processed_fps": runner.processed.rate(),
-        "paused_fps": runner.paused_frames.rate(),
-        "processed_total": runner.processed_total,
-        "faces_total": runner.faces_total,
-        "skipped": dict(runner.skipped),
-        "capture": capture,
-        "tracking": runner.analytics.stats() if hasattr(runner.analytics, "stats") else {},
+        "dropped_fps": round(max(0, dropped - prev.get("dropped", 0)) / max(elapsed, 1e-3), 2),
+        "frames_captured": int(cap.get("captured", 0) or 0),
+        "frames_processed": runner.processed_total,
+        "frames_dropped": dropped + runner.skipped.get("paused", 0),
+        "frames_bad": bad,
+        "reopens": int(cap.get("reopens", 0) or 0),
     }
 
 
+def _proc_count(path: str) -> int:
+    try:
+        return len(os.listdir(path))
+    except OSError:
+        return 0
+
+
 def stats(agent: Agent) -> Outgoing:
-    """`stats`: per-camera rates, inference ms p50/p95 per model and stage, outbox, uptime, RSS."""
+    """`stats`: per-camera rates, ms p50/p95 per model and stage, capture→publish latency, outbox, RSS, CPU."""
+    now, cpu = time.monotonic(), time.process_time()
+    elapsed = max(now - agent.stats_prev[0], 1e-3)
+    cpu_percent = round(100.0 * max(0.0, cpu - agent.stats_prev[1]) / elapsed, 1)
+    agent.stats_prev = (now, cpu)
     t = agent.timings.as_dict()
-    publish: dict[str, Any] = {}
+    publish: dict[str, Any] = {"connected": False, "queue_depth": 0, "dropped": {}}
     if agent.publisher is not None:
         try:
             publish = dict(agent.publisher.stats())
         except Exception:  # noqa: BLE001
-            publish = {}
+            pass
+    inference = {"detector": t["detect"], "attributes": t["classify_face"], "attributes_frame": t["classify"],
+                 "pose": t["pose"], "analytics": t["analytics"], "publish": t["publish"], "frame": t["total"]}
     payload = {
-        "uptime_s": round(time.monotonic() - agent.started_mono, 1),
-        "paused": agent.paused,
-        "cameras": {r.camera_id: _camera_stats(r) for r in agent.runners},
-        "inference_ms": {"detector": t["detect"], "attributes": t["classify_face"]},
-        "stages_ms": t,
+        "uptime_s": round(now - agent.started_mono, 1),
+        "interval_s": round(elapsed, 3),
+        "cameras": {r.camera_id: _camera_stats(r, elapsed) for r in agent.runners},
+        "inference_ms": {k: _latency(v) for k, v in inference.items()},
+        "latency_ms": _latency(t["capture_to_publish"]),
         "publish": publish,
-        "commands": {"received": agent.commands.received, "dropped": agent.commands.dropped},
-        "rss_mb": rss_mb(),
-        "peak_rss_mb": peak_rss_mb(),
+        "memory_rss_mb": rss_mb(),
+        "threads": _proc_count("/proc/self/task"),
+        "open_fds": _proc_count("/proc/self/fd"),
+        "cpu_percent": cpu_percent,
     }
     return Outgoing("stats", payload, STATS_SCHEMA, None)
 
