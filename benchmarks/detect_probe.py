@@ -1,0 +1,181 @@
+"""Detector probe: recall per face-width bin, false positives per frame and ms per frame for detector settings.
+
+    python -m benchmarks.detect_probe recall [--frames 400] [--utk ../shared/data/utkface] [--option NAME ...]
+    python -m benchmarks.detect_probe chip-box [--count 300] [--utk ../shared/data/utkface]
+
+`recall` pastes held-out faces at face widths 20-320 px onto 640x480 scikit-image photographs (benchmarks/
+synth_frames.py) and runs every option on the same frames. A detection matches a face when IoU >= 0.5 (one-to-one,
+best first); unmatched detections are false positives. Timing is the median wall time of detect() (preprocessing,
+inference and decoding; 1 thread) - a printed figure, not a test.
+`chip-box` pastes UTKFace chips at 200 px in the middle of a frame and reports the default detector's box relative
+to the chip (for setting the classifier's crop margin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import synth_frames as sf
+from edge_agent.detect.blazeface import FULL_VIEW, BlazeFaceDetector, View
+from edge_agent.detect.config import DetectorConfig
+from edge_agent.records import Box, Detection
+
+BINS = (20, 30, 40, 50, 60, 80, 120, 180, 321)
+DEFAULT_UTK = Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    config: dict
+    views: tuple[View, ...] = (FULL_VIEW,)
+
+
+TILES_2X2: tuple[View, ...] = tuple(
+    (r, 128) for r in ((0.0, 0.0, 0.55, 0.55), (0.45, 0.0, 1.0, 0.55), (0.0, 0.45, 0.55, 1.0), (0.45, 0.45, 1.0, 1.0))
+)
+OPTIONS = {
+    o.name: o
+    for o in (
+        Option("short128", {"model": "short_range"}),
+        Option("full192", {"model": "full_range"}),
+        Option("short_w192", {"model": "short_range", "input_width": 192}),
+        Option("short_w224", {"model": "short_range", "input_width": 224}),
+        Option("short_w256", {"model": "short_range", "input_width": 256}),
+        Option("short_w288", {"model": "short_range", "input_width": 288}),
+        Option("short_w320", {"model": "short_range", "input_width": 320}),
+        Option("short128+tiles2x2", {"model": "short_range"}, (FULL_VIEW, *TILES_2X2)),
+        Option("short_w128+band_w256", {"model": "short_range", "input_width": 128}, (FULL_VIEW, ((0, 0.2, 1, 0.8), 256))),
+    )
+}
+
+
+def match(dets: list[Detection], truth: list[Box], iou_min: float = 0.5) -> tuple[list[bool], int]:
+    """Greedy one-to-one matching, best score first: (found flag per true box, number of false positives)."""
+    found = [False] * len(truth)
+    fp = 0
+    for d in sorted(dets, key=lambda d: -d.score):
+        ious = [0.0 if found[i] else d.box.iou(t) for i, t in enumerate(truth)]
+        best = int(np.argmax(ious)) if ious else -1
+        if best >= 0 and ious[best] >= iou_min:
+            found[best] = True
+        else:
+            fp += 1
+    return found, fp
+
+
+def make_frames(n: int, crops: list[sf.FaceCrop], seed: int) -> list[tuple[np.ndarray, list[Box]]]:
+    """n frames with 1-3 faces of log-uniform widths 20-320 px on random views of the photographs."""
+    rng = np.random.default_rng(seed)
+    photos = sf.load_photos()
+    frames = []
+    while len(frames) < n:
+        k = int(rng.integers(1, 4))
+        widths = np.exp(rng.uniform(np.log(20), np.log(320), size=k))
+        faces = [crops[int(i)] for i in rng.integers(0, len(crops), size=k)]
+        bg = sf.random_background(rng, photos)
+        try:
+            frames.append(sf.make_frame(rng, faces, widths, bg))
+        except sf.PlacementError:
+            continue
+    return frames
+
+
+def evaluate(det: BlazeFaceDetector, frames: list) -> dict:
+    """Recall per bin, FP per frame, median ms per frame."""
+    hits = np.zeros(len(BINS) - 1)
+    total = np.zeros(len(BINS) - 1)
+    fps, times = 0, []
+    for frame, truth in frames:
+        t0 = time.perf_counter()
+        dets = det.detect(frame)
+        times.append(time.perf_counter() - t0)
+        found, fp = match(dets, truth)
+        fps += fp
+        for box, ok in zip(truth, found, strict=True):
+            b = int(np.searchsorted(BINS, box.width, side="right")) - 1
+            if 0 <= b < len(total):
+                total[b] += 1
+                hits[b] += ok
+    return {"hits": hits, "total": total, "fp": fps / len(frames), "ms": 1000 * float(np.median(times))}
+
+
+def cmd_recall(args: argparse.Namespace) -> None:
+    crops = sf.face_crops(args.utk, 400, seed=1)
+    frames = make_frames(args.frames, crops, seed=args.seed)
+    nfaces = sum(len(t) for _, t in frames)
+    print(f"{len(frames)} frames, {nfaces} faces, {len(crops)} distinct face crops, match IoU >= 0.5")
+    head = " ".join(f"{f'{a}-{b - 1}':>7}" for a, b in zip(BINS[:-1], BINS[1:], strict=True))
+    print(f"{'option':24} {head}  >=40px  >=80px  FP/frame  ms/frame")
+    for name in args.option or list(OPTIONS):
+        opt = OPTIONS[name]
+        cfg = DetectorConfig(models_dir=args.models_dir, **opt.config)
+        with BlazeFaceDetector(cfg, opt.views) as det:
+            det.detect(frames[0][0])  # warm-up
+            r = evaluate(det, frames)
+        rec = " ".join(f"{h / t:7.1%}" if t else "      -" for h, t in zip(r["hits"], r["total"], strict=True))
+        i40, i80 = BINS.index(40), BINS.index(80)
+        r40 = r["hits"][i40:].sum() / r["total"][i40:].sum()
+        r80 = r["hits"][i80:].sum() / r["total"][i80:].sum()
+        print(f"{name:24} {rec}  {r40:6.1%}  {r80:6.1%}  {r['fp']:8.3f}  {r['ms']:8.2f}", flush=True)
+
+
+def cmd_chip_box(args: argparse.Namespace) -> None:
+    crops = sf.utkface_test_crops(args.utk, args.count, seed=2)
+    if not crops:
+        raise SystemExit(f"no UTKFace test chips under {args.utk}")
+    backgrounds = {"grey": np.full((sf.FRAME_H, sf.FRAME_W, 3), 128, np.uint8), "coffee": sf.load_backgrounds(["coffee"])[0]}
+    cfg = DetectorConfig(models_dir=args.models_dir, **OPTIONS[args.option].config) if args.option else DetectorConfig(
+        models_dir=args.models_dir
+    )
+    print(f"{len(crops)} held-out UTKFace chips pasted at 200 px, centre of 640x480; detector {cfg.model} "
+          f"input_width={cfg.input_width}")
+    x0, y0 = (sf.FRAME_W - 200) // 2, (sf.FRAME_H - 200) // 2
+    with BlazeFaceDetector(cfg) as det:
+        for bg_name, bg in backgrounds.items():
+            rows, miss = [], 0
+            for crop in crops:
+                frame = bg.copy()
+                frame[y0 : y0 + 200, x0 : x0 + 200] = crop.image
+                dets = [d for d in det.detect(frame) if d.box.iou(Box(x0, y0, x0 + 200, y0 + 200)) > 0.1]
+                if not dets:
+                    miss += 1
+                    continue
+                b = dets[0].box
+                cx, cy = b.center
+                rows.append((b.width / 200, b.height / 200, (cx - x0 - 100) / 200, (cy - y0 - 100) / 200))
+            a = np.array(rows)
+            print(f"background {bg_name}: detected {len(rows)}/{len(crops)} (missed {miss})")
+            for i, label in enumerate(("box w/200", "box h/200", "centre dx/200", "centre dy/200")):
+                print(f"  {label:14} mean {a[:, i].mean():+.4f}  std {a[:, i].std():.4f}")
+            m = a.mean(axis=0)
+            box = (0.5 + m[2] - m[0] / 2, 0.5 + m[3] - m[1] / 2, 0.5 + m[2] + m[0] / 2, 0.5 + m[3] + m[1] / 2)
+            print("  mean face box in chip fractions (x1, y1, x2, y2): " + ", ".join(f"{v:.3f}" for v in box))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("recall")
+    r.add_argument("--frames", type=int, default=400)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--option", action="append", choices=list(OPTIONS))
+    c = sub.add_parser("chip-box")
+    c.add_argument("--count", type=int, default=300)
+    c.add_argument("--option", choices=list(OPTIONS))
+    for q in (r, c):
+        q.add_argument("--utk", type=Path, default=DEFAULT_UTK)
+        q.add_argument("--models-dir", type=Path, default=None)
+    args = p.parse_args()
+    {"recall": cmd_recall, "chip-box": cmd_chip_box}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
