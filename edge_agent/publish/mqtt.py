@@ -73,6 +73,7 @@ class Publisher:
         self._counts = {"published": 0, "acked": 0, "refused": 0, "reconnects": 0, "connects": 0, "connect_failures": 0}
         self._sender = threading.Thread(target=self._run, name="mqtt-sender", daemon=True)
         self._started = False
+        self._closed = False
 
     # -- public interface ----------------------------------------------------------------------------------------
 
@@ -148,6 +149,9 @@ class Publisher:
 
     def close(self, timeout_s: float = 3.0) -> None:
         """Flush what can be flushed within `timeout_s`, publish retained `offline`, disconnect cleanly."""
+        if self._closed:
+            return
+        self._closed = True
         deadline = time.monotonic() + max(0.0, timeout_s)
         reserve = min(1.0, timeout_s / 4)
         while self._started and self._connected and self._outbox.depth > 0 and time.monotonic() < deadline - reserve:

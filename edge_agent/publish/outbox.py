@@ -280,8 +280,12 @@ class Outbox:
         return self._seq
 
     def oldest_created(self) -> float | None:
+        """Creation time of the oldest queued non-retained message (None when empty or closed)."""
         with self._lock:
-            row = self._db.execute("SELECT MIN(created) FROM messages WHERE retain=0").fetchone()
+            try:
+                row = self._db.execute("SELECT MIN(created) FROM messages WHERE retain=0").fetchone()
+            except sqlite3.ProgrammingError:  # closed
+                return None
         return None if row[0] is None else float(row[0])
 
     def close(self) -> None:
