@@ -59,27 +59,29 @@ def normalize_frame(img: object, max_side: int = 1920, min_side: int = 32) -> No
         return Normalized(None, "empty")
     if img.ndim not in (2, 3) or min(img.shape[:2]) < 1:
         return Normalized(None, "bad_shape")
-    fixes: list[str] = []
     if min(img.shape[:2]) < min_side:
         return Normalized(None, "too_small")
+    if img.ndim == 3 and img.shape[2] not in (1, 3, 4):
+        return Normalized(None, "bad_channels")
     u8 = _to_uint8(img)
     if u8 is None:
         return Normalized(None, "bad_dtype")
-    if u8 is not img:
-        fixes.append("depth")
+    fixes: list[str] = [] if u8 is img else ["depth"]
+    h, w = u8.shape[:2]
+    if max(h, w) > max_side:
+        # Downscale before any colour conversion: a 10000x10000 grey image must not become a 300 MB BGR copy first.
+        s = max_side / float(max(h, w))
+        if min(h, w) * s < min_side:
+            return Normalized(None, "too_small")
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        resized = cv2.resize(u8, size, interpolation=cv2.INTER_AREA)
+        u8 = resized if resized.ndim == u8.ndim else resized[:, :, None]  # cv2 drops a trailing 1-channel axis
+        fixes.append("downscaled")
     bgr, fix = _to_bgr(u8)
     if bgr is None:
         return Normalized(None, "bad_channels")
     if fix:
         fixes.append(fix)
-    h, w = bgr.shape[:2]
-    if max(h, w) > max_side:
-        s = max_side / float(max(h, w))
-        size = (max(1, round(w * s)), max(1, round(h * s)))
-        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-        fixes.append("downscaled")
-        if min(bgr.shape[:2]) < min_side:
-            return Normalized(None, "too_small")
     if not bgr.flags.c_contiguous:
         bgr = np.ascontiguousarray(bgr)
     return Normalized(bgr, None, tuple(fixes))
