@@ -1,6 +1,7 @@
 """Attention of one track: smoothed head pose against yaw/pitch limits with hysteresis, glances and their times.
 
-A glance is a looking spell lasting at least `min_glance_s`, measured from the first to the last looking
+The pose is first median-filtered over the last 3 observations (one wild keypoint frame cannot start or end a
+glance), then smoothed exponentially with time constant `smoothing_s`. A glance is a looking spell lasting at least `min_glance_s`, measured from the first to the last looking
 observation, so a face that looks during its whole visit has attention_s == dwell_s. A spell ends when the face
 turns away past the limits plus the hysteresis, or when the face is not observed for longer than `max_gap_s`
 (a missed detection or occlusion longer than that is not counted as looking).
@@ -9,6 +10,7 @@ turns away past the limits plus the hysteresis, or when the face is not observed
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from edge_agent.analytics.config import AttentionConfig
 from edge_agent.records import Pose
@@ -23,6 +25,7 @@ class AttentionMeter:
         self._last_t: float | None = None
         self._yaw: float | None = None
         self._pitch: float | None = None
+        self._recent: deque[tuple[float, float]] = deque(maxlen=3)
         self.looking = False
         self._spell_start = 0.0
         self._spell_last = 0.0
@@ -34,11 +37,11 @@ class AttentionMeter:
         """Add one observation at time `t` (None pose = face seen but pose unknown); returns looking now."""
         if self._last_t is not None and t - self._last_t > self._max_gap:
             self._close()
-            self._yaw = self._pitch = None  # do not smooth across a gap
+            self._reset_smoothing()  # do not smooth across a gap
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
         self._last_t = t
         if pose is None or not (math.isfinite(pose.yaw) and math.isfinite(pose.pitch)):
-            self._yaw = self._pitch = None
+            self._reset_smoothing()
             now = False
         else:
             self._smooth(pose, dt)
@@ -52,14 +55,21 @@ class AttentionMeter:
         self.looking = now
         return now
 
+    def _reset_smoothing(self) -> None:
+        self._yaw = self._pitch = None
+        self._recent.clear()
+
     def _smooth(self, pose: Pose, dt: float) -> None:
+        self._recent.append((pose.yaw, pose.pitch))
+        yaw = sorted(y for y, _ in self._recent)[len(self._recent) // 2]
+        pitch = sorted(p for _, p in self._recent)[len(self._recent) // 2]
         tau = self._cfg.smoothing_s
         if self._yaw is None or self._pitch is None or tau <= 0:
-            self._yaw, self._pitch = pose.yaw, pose.pitch
+            self._yaw, self._pitch = yaw, pitch
             return
         alpha = 1.0 - math.exp(-dt / tau)
-        self._yaw += alpha * (pose.yaw - self._yaw)
-        self._pitch += alpha * (pose.pitch - self._pitch)
+        self._yaw += alpha * (yaw - self._yaw)
+        self._pitch += alpha * (pitch - self._pitch)
 
     def _within_limits(self) -> bool:
         assert self._yaw is not None and self._pitch is not None
