@@ -134,11 +134,13 @@ def classify(ctx: click.Context, images: tuple[Path, ...], config: Path | None) 
 
     cfg = load_config(config)
     _level(ctx, cfg)
-    failures = 0
+    total = failures = 0
     for record in classify_images(cfg, list(images)):
+        total += 1
         failures += 1 if record.get("error") else 0
         click.echo(json.dumps(record, separators=(",", ":")))
-    sys.exit(EXIT_RUNTIME if failures == len(images) else EXIT_OK)
+    if total == 0 or failures == total:
+        fail(f"no usable image among {total} file(s)", EXIT_RUNTIME)
 
 
 @main.command()
@@ -154,9 +156,9 @@ def annotate(ctx: click.Context, source: str, out: Path, config: Path | None, ma
     """Draw boxes, track ids and labels on a video or images to see what the agent sees (stays on this machine)."""
     from edge_agent.daemon.annotate import annotate_source
 
-    cfg = _load(config, source)
+    cfg = load_config(config)
     _level(ctx, cfg)
-    count = annotate_source(cfg, out, max_frames=max_frames)
+    count = annotate_source(cfg, source, out, max_frames=max_frames)
     click.echo(f"wrote {count} annotated frame(s) to {out}", err=True)
 
 

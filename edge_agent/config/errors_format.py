@@ -76,8 +76,9 @@ def _walk(model: type[BaseModel], raw: Any, loc: tuple[Any, ...]) -> tuple[list[
             parts[-1:] = [f"{parts[-1]}[{part}]" if parts else f"[{part}]"]
             node = node[part] if 0 <= part < len(node) else None
         elif isinstance(node, dict) and isinstance(part, str):
-            # a union/discriminator tag in the loc: keep the member models that fit this table's keys
-            fitting = [m for m in models if set(node) <= set(m.model_fields)]
+            # a union/discriminator tag in the loc: keep the member model(s) that this table's `type` selects
+            tagged = [m for m in models if "type" in m.model_fields and m.model_fields["type"].default == node.get("type")]
+            fitting = tagged or [m for m in models if set(node) <= set(m.model_fields)]
             models = fitting or models
         else:
             break
@@ -105,9 +106,15 @@ def format_validation_error(source: str, model: type[BaseModel], raw: dict[str, 
     errors = exc.errors(include_url=False)
     err = errors[0]
     parts, value, allowed = _walk(model, raw, tuple(err.get("loc", ())))
-    path = ".".join(parts) or "(top level)"
     expected = _expected(err, allowed)
-    if err.get("type") in ("missing", "extra_forbidden"):
+    if err.get("type") == "union_tag_invalid":
+        ctx = err.get("ctx") or {}
+        parts = [*parts, str(ctx.get("discriminator", "type")).strip("'")]
+        value = ctx.get("tag")
+        expected = f"expected one of {ctx.get('expected_tags', '')}"
+    path = ".".join(parts) or "(top level)"
+    structured = isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, dict) for v in value))
+    if err.get("type") in ("missing", "extra_forbidden") or (structured and err.get("type") == "value_error"):
         line = f"{source}: {path}: {expected}"
     else:
         line = f"{source}: {path} = {render_value(value if parts else err.get('input'))}: {expected}"

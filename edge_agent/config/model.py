@@ -6,7 +6,7 @@ import importlib
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from edge_agent.config.agent import AgentSection
 
@@ -51,15 +51,16 @@ class AgentConfig(BaseModel):
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT broker connection.")  # type: ignore[valid-type]
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Store-and-forward outbox.")  # type: ignore[valid-type]
 
-    @model_validator(mode="after")
-    def _unique_camera_ids(self) -> AgentConfig:
+    @field_validator("cameras")
+    @classmethod
+    def _unique_camera_ids(cls, cameras: list[Any]) -> list[Any]:
         seen: set[str] = set()
-        for cam in self.cameras:
+        for cam in cameras:
             cid = getattr(cam, "id", None)
             if cid in seen:
                 raise ValueError(f"camera id {cid!r} is used twice; each [[cameras]] needs its own id")
             seen.add(cid)
-        return self
+        return cameras
 
 
 def section_models() -> dict[str, Any]:
