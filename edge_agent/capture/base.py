@@ -129,10 +129,10 @@ class Pacer:
     def reset(self) -> None:
         self._next = 0.0
 
-    def wait(self, stop: threading.Event | None = None) -> None:
-        """Sleep until the next tick; returns early when `stop` is set."""
+    def wait(self, stop: threading.Event | None = None) -> bool:
+        """Sleep until the next tick; False (at once) when `stop` is set, so the caller delivers nothing more."""
         if self.interval <= 0:
-            return
+            return not (stop is not None and stop.is_set())
         now = time.monotonic()
         if self._next == 0.0 or now - self._next > 4 * self.interval:
             # First tick, or we fell far behind (slow decode, paused process): restart the schedule from now.
@@ -143,3 +143,4 @@ class Pacer:
             else:
                 time.sleep(self._next - now)
         self._next += self.interval
+        return not (stop is not None and stop.is_set())

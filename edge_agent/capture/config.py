@@ -118,7 +118,7 @@ class DemoSourceConfig(BaseModel):
     faces: int = Field(1, ge=1, le=3, description="How many faces walk through the scene (staggered).")
     seed: int = Field(0, ge=0, description="Same seed, same frames.")
     loop: bool = Field(True, description="Repeat the scene forever; False ends after one cycle (eof).")
-    cycle_s: float = Field(12.0, ge=4.0, le=600.0, description="Seconds per cycle: enter, stay, leave, empty.")
+    cycle_s: float = Field(12.0, ge=1.0, le=600.0, description="Seconds per cycle: enter, stay, leave, empty.")
 
 
 SourceConfig = Annotated[

@@ -188,7 +188,8 @@ class DemoSource(FrameSource):
         if not self.cfg.loop and self.index + 1 >= self.frames_per_cycle:
             self.eof = True
             return False
-        self._pacer.wait(self.stop_event)
+        if not self._pacer.wait(self.stop_event):
+            return False
         self.index += 1
         return True
 

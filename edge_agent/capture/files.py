@@ -59,7 +59,8 @@ class FileSource(FrameSource):
     def grab(self) -> bool:
         if self._cap is None:
             return False
-        self._pacer.wait(self.stop_event)
+        if not self._pacer.wait(self.stop_event):
+            return False
         if self._cap.grab():
             self.frames_read += 1
             return True
@@ -143,7 +144,8 @@ class FolderSource(FrameSource):
     def grab(self) -> bool:
         if not self._files:
             return False
-        self._pacer.wait(self.stop_event)
+        if not self._pacer.wait(self.stop_event):
+            return False
         if self._i + 1 < len(self._files):
             self._i += 1
             return True

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[str, CameraStatus], None]
 _RETRY_PAUSE_S = 0.02  # between single failed reads, so a dead device is not polled in a tight loop
-_DUE_SLACK = 0.15  # accept a frame this fraction of an interval early, or camera jitter halves the capped rate
+_DUE_SLACK = 0.15  # accept a frame this fraction of an interval early, or camera jitter would skip every other one
 
 
 class CameraWorker:
@@ -101,7 +101,7 @@ class CameraWorker:
     def finished(self) -> bool:
         """True once a finite source (non-looping file/folder/demo) ended and its last frame was taken, or closed."""
         with self._cond:
-            return (self._ended or self._stop.is_set()) and self._slot is None
+            return self._stop.is_set() or (self._ended and self._slot is None)
 
     def stats(self) -> dict[str, object]:
         """Counters and rates for the `stats` message; `dropped` = dropped_rate_cap + dropped_stale."""
@@ -198,6 +198,8 @@ class CameraWorker:
             self._rlog.log(logging.WARNING, "grab", "camera %s: read error: %s", self.camera_id, exc)
             ok = False
         now = time.monotonic()
+        if self._stop.is_set():
+            return
         if not ok:
             if not src.eof:
                 self._on_read_failure()
@@ -265,10 +267,8 @@ class CameraWorker:
     def _advance_due(self, now: float) -> None:
         if not self._interval:
             return
-        if now - self._next_due > self._interval:
-            self._next_due = now + self._interval  # first frame, or we were idle: restart the schedule
-        else:
-            self._next_due += self._interval
+        # From this frame, not from the schedule: a late frame must not let the next one follow it closely.
+        self._next_due = now + self._interval
 
     def _skip(self, reason: str, detail: str) -> None:
         with self._cond:
