@@ -70,6 +70,7 @@ class Publisher:
         self._connected_at = float("inf")  # rows created before this are replayed backlog → "buffered"
         self._max_packet: int | None = None
         self._last_failure: str | None = None
+        self._connack_refused = False
         self._counts = {"published": 0, "acked": 0, "refused": 0, "reconnects": 0, "connects": 0, "connect_failures": 0}
         self._sender = threading.Thread(target=self._run, name="mqtt-sender", daemon=True)
         self._started = False
@@ -199,10 +200,12 @@ class Publisher:
 
     def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
         # A fresh Last Will per attempt, so its seq/ts are recent; the broker publishes it if we vanish.
+        self._connack_refused = False
         client.will_set(self._status_topic(), self._status_payload("offline", "connection_lost"), qos=1, retain=True)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         if rc.is_failure:
+            self._connack_refused = True  # the disconnect that follows is the same failure
             self._counts["connect_failures"] += 1
             self._log_failure(f"broker {self.cfg.host}:{self.cfg.effective_port} refused the connection: {rc}")
             return
@@ -235,8 +238,15 @@ class Publisher:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         was = self._connected
         self._connected = False
-        if was and not self._stop.is_set():
+        if self._stop.is_set():
+            return
+        if was:
             log.warning("mqtt: connection lost (%s); queueing in the outbox and reconnecting", rc)
+        elif not self._connack_refused:
+            # closed before CONNACK, e.g. TLS 1.3 client-certificate rejection happens after our handshake ends
+            self._counts["connect_failures"] += 1
+            self._log_failure(f"broker {self.cfg.host}:{self.cfg.effective_port} closed the connection before "
+                              f"accepting it ({rc}); check TLS client certificate and broker logs")
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any) -> None:
         self._acks.append((mid, rc))
