@@ -11,7 +11,7 @@ from pathlib import Path
 from edge_agent.publish.config import MqttConfig, OutboxConfig
 from edge_agent.publish.envelope import encode, mark_buffered, new_msg_id
 from edge_agent.publish.mqtt import Publisher
-from edge_agent.publish.tail import format_line, json_line, register_formatter, tail
+from edge_agent.publish.tail import format_line, json_line, register_formatter, run, tail
 
 
 def msg(schema: str, body: dict, camera_id: str | None = None) -> bytes:
@@ -62,7 +62,7 @@ def test_tail_prints_what_the_agent_publishes(broker, tmp_path: Path) -> None:
     try:
         time.sleep(0.5)  # retained status and info are in place before tail subscribes
         n = tail(cfg, "d1", out=out, stop=stop, max_messages=2, timeout_s=10)
-        n_raw = tail(cfg, None, raw_json=True, out=raw, max_messages=2, timeout_s=10)
+        assert run(cfg, device_id=None, raw_json=True, out=raw, count=2, timeout_s=10) == 0  # the CLI entry
     finally:
         pub.close(1.0)
     lines = out.getvalue().splitlines()
@@ -70,5 +70,5 @@ def test_tail_prints_what_the_agent_publishes(broker, tmp_path: Path) -> None:
     assert any(" d1 status status#" in ln and "online" in ln for ln in lines)
     assert any(" d1 info info#" in ln for ln in lines)
     docs = [json.loads(ln) for ln in raw.getvalue().splitlines()]
-    assert n_raw == 2 and {d["topic"] for d in docs} == {"edge-agent/d1/status", "edge-agent/d1/info"}
+    assert len(docs) == 2 and {d["topic"] for d in docs} == {"edge-agent/d1/status", "edge-agent/d1/info"}
     assert all(d["retained"] for d in docs)

@@ -171,3 +171,20 @@ def _print_loop(inbox: queue.Queue[tuple[str, bytes, bool]], out: TextIO, stop: 
         client.disconnect()
         client.loop_stop()
     return printed
+
+
+def run(
+    cfg: MqttConfig,
+    *,
+    device_id: str | None = None,
+    raw_json: bool = False,
+    count: int | None = None,
+    timeout_s: float | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """CLI entry for `edge-agent tail`: print until Ctrl-C, `count` messages or `timeout_s`; returns exit code 0."""
+    try:
+        tail(cfg, device_id, raw_json=raw_json, out=out, max_messages=count, timeout_s=timeout_s)
+    except KeyboardInterrupt:
+        pass
+    return 0
