@@ -138,10 +138,11 @@ def test_render_audience_table_lists_each_person_and_the_dominant_group() -> Non
     assert lines[3].startswith("    def456") and "minor (count only)" in lines[3]
 
 
-def test_tail_audience_shows_a_message_from_the_broker(tmp_path: Path, broker: Any) -> None:
+@pytest.mark.parametrize("mode", ["--audience", "--json"])
+def test_tail_shows_a_message_from_the_broker(tmp_path: Path, broker: Any, mode: str) -> None:
     cfg = tmp_path / "tail.toml"
     cfg.write_text(f"[mqtt]\nhost = \"{broker.host}\"\nport = {broker.port}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "tail", "--audience", "--count", "1", "--timeout",
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "tail", mode, "--count", "1", "--timeout",
                              "20", "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     payload = json.dumps({"count": 1, "looking_count": 1, "minors": 0, "dominant": {"age": "30-39"},
                           "present": [{"track_id": "t1", "looking": True, "dwell_s": 1.5, "attention_s": 1.0}]})
@@ -160,7 +161,11 @@ def test_tail_audience_shows_a_message_from_the_broker(tmp_path: Path, broker: A
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert "devX/cam9" in out and "age=30-39" in out and "t1" in out
+    if mode == "--audience":
+        assert "devX/cam9" in out and "age=30-39" in out and "t1" in out
+    else:
+        line = json.loads(out.splitlines()[0])
+        assert line["topic"] == "edge-agent/devX/cameras/cam9/audience" and line["payload"]["count"] == 1
 
 
 def test_bench_command_prints_what_run_bench_measured(monkeypatch: pytest.MonkeyPatch) -> None:
