@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from benchmarks import synth_frames as sf
@@ -115,7 +116,8 @@ def cmd_recall(args: argparse.Namespace) -> None:
     print(f"{'option':24} {head}  >=40px  >=80px  FP/frame  ms/frame")
     for name in args.option or list(OPTIONS):
         opt = OPTIONS[name]
-        cfg = DetectorConfig(models_dir=args.models_dir, **opt.config)
+        extra = {"score_threshold": args.threshold} if args.threshold else {}
+        cfg = DetectorConfig(models_dir=args.models_dir, **{**opt.config, **extra})
         with BlazeFaceDetector(cfg, opt.views) as det:
             det.detect(frames[0][0])  # warm-up
             r = evaluate(det, frames)
@@ -161,12 +163,14 @@ def cmd_chip_box(args: argparse.Namespace) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
+    cv2.setNumThreads(1)  # one thread for the resize too, like the interpreter
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("recall")
     r.add_argument("--frames", type=int, default=400)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--option", action="append", choices=list(OPTIONS))
+    r.add_argument("--threshold", type=float, default=None, help="score threshold for every option")
     c = sub.add_parser("chip-box")
     c.add_argument("--count", type=int, default=300)
     c.add_argument("--option", choices=list(OPTIONS))

@@ -31,7 +31,7 @@ UTKFACE_FACE_BOX = (0.036, 0.058, 0.963, 0.985)
 # The astronaut's face in skimage.data.astronaut() (512x512), BlazeFace box at full resolution, and the square
 # crop around it that the generator pastes.
 ASTRONAUT_CROP = (125, 28, 325, 228)
-ASTRONAUT_FACE = (176.0, 75.0, 276.0, 175.0)
+ASTRONAUT_FACE = (178.0, 81.0, 272.0, 175.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,18 @@ def reply(result: dict[str, Any]) -> None:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process (ru_maxrss is KiB on Linux)."""
+    """Peak resident set size of this process image, in MiB.
+
+    Linux carries ru_maxrss across execve (a worker started by a 700 MB orchestrator would report 700 MB), so
+    VmHWM from /proc/self/status, the high-water mark of this image only, is used where it exists.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -46,7 +46,8 @@ def job_bench(job: dict[str, Any]) -> dict[str, Any]:
 
         config = load_config(job["config"])
     return run_bench(config, frames=int(job["frames"]), faces=tuple(job["faces"]), threads=int(job["threads"]),
-                     model_path=Path(job["model"]) if job.get("model") else None)
+                     model_path=Path(job["model"]) if job.get("model") else None,
+                     paced_frames=int(job.get("paced_frames", 300)))
 
 
 JOBS = {"speed": job_speed, "bench": job_bench}
