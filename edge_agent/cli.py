@@ -244,7 +244,7 @@ def models_verify(models_dir: Path | None) -> None:
 @boundary
 def bench(ctx: click.Context, config: Path | None, frames: int, faces: str, threads: int, as_json: bool) -> None:
     """Measure per-stage latency, fps, RSS and CPU on synthetic 640x480 frames (prints figures)."""
-    from edge_agent.daemon.benchcmd import run_bench_command
+    from edge_agent.bench import run_bench_command
 
     cfg = load_config(config)
     _level(ctx, cfg)
