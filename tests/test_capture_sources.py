@@ -68,6 +68,7 @@ def test_folder_skips_and_counts_bad_files_and_normalises_the_rest(bad_media_fol
     assert stats["skipped"] == {"undecodable": 2, "empty_file": 1, "too_small": 1}
     assert stats["normalised"] == {"grey": 2, "downscaled": 1}
     assert stats["dropped"] == 0 and stats["status"] == "offline" and stats["reason"] == "eof"
+    assert stats["captured"] == 9 == stats["decoded"] + sum(stats["skipped"].values())
 
 
 def test_iter_frames_yields_every_usable_image_in_name_order(bad_media_folder: Path) -> None:
@@ -196,6 +197,15 @@ def test_missing_devices_and_paths_give_one_line_errors(cfg: object, message: st
     with pytest.raises(SourceError) as err:
         create_source(cfg).open()  # type: ignore[arg-type]
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_folder_skips_files_over_the_size_limit_without_decoding_them(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "a_big.png"), astronaut_bgr())  # about 500 kB
+    cv2.imwrite(str(tmp_path / "b_small.jpg"), cv2.resize(astronaut_bgr(), (64, 64)))
+    skipped: Counter[str] = Counter()
+    frames = list(iter_frames(FolderSourceConfig(path=tmp_path, max_file_mb=0.1), skipped=skipped))
+    assert [f.shape for f in frames] == [(64, 64, 3)]
+    assert skipped == Counter({"file_too_large": 1})
 
 
 def test_folder_without_images_is_an_open_error(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[str, CameraStatus], None]
 _RETRY_PAUSE_S = 0.02  # between single failed reads, so a dead device is not polled in a tight loop
-_DUE_SLACK = 0.15  # accept a frame this fraction of an interval early, or camera jitter would skip every other one
+_DUE_SLACK = 0.25  # accept a frame this fraction of an interval early, so jitter does not skip frames at fps == cap
 
 
 class CameraWorker:
