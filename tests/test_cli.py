@@ -173,12 +173,12 @@ def test_bench_command_prints_what_run_bench_measured(monkeypatch: pytest.Monkey
 
     calls: dict[str, Any] = {}
 
-    def fake_run_bench(cfg: Any, frames: int, faces: tuple[int, ...], threads: int) -> dict[str, Any]:
-        calls.update(frames=frames, faces=faces, threads=threads)
+    def fake_run_bench(cfg: Any, frames: int, faces: Any, threads: int) -> dict[str, Any]:
+        calls.update(frames=frames, faces=list(faces), threads=threads)
         return {"fps": 123.0}
 
     monkeypatch.setattr(bench, "run_bench", fake_run_bench)  # the edge: run_bench is tested in test_bench*
     result = invoke("bench", "--frames", "50", "--faces", "1,3", "--threads", "2", "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"fps": 123.0} and calls == {"frames": 50, "faces": (1, 3), "threads": 2}
+    assert json.loads(result.stdout) == {"fps": 123.0} and calls == {"frames": 50, "faces": [1, 3], "threads": 2}
     assert invoke("bench", "--faces", "one").exit_code == 2
