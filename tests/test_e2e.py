@@ -246,6 +246,13 @@ def test_demo_run_publishes_online_info_tracks_with_attributes_stats_and_sigterm
             validate(doc)  # every message is schema-valid
     everything = b"".join(p for _, p, _ in sub.messages)
     assert b'"race"' not in everything, "a disabled head must appear nowhere"
+    ends = [d for t, d in sub.docs() if t.endswith("/tracks") and d.get("event") == "end"]
+    summaries = [d for t, d in sub.docs() if t.endswith("/summary")]
+    assert summaries and summaries[-1]["partial"] is True  # the interval in progress is flushed at shutdown
+    assert sum(s["opportunities_to_see"] for s in summaries) == len(ends)  # every ended visit counted once
+    for s in summaries:
+        minors = s["minors"]["viewers"] + s["minors"]["passers_by"]
+        assert s["viewers"] + s["passers_by"] + minors == s["opportunities_to_see"]
     assert_no_image_data(sub.messages, tmp_path / "state")
     datagrams = _drain(notify)
     assert datagrams[0].startswith(b"READY=1") and b"WATCHDOG=1" in datagrams and datagrams[-1] == b"STOPPING=1"
@@ -320,7 +327,33 @@ def test_remote_pause_resume_and_bad_commands_keep_the_agent_running(
         for topic, doc in sub.docs():
             if "/cmd/" not in topic or topic.endswith("/result"):
                 validate(doc)
-        code, _, err = stop_agent(proc)
+        code, took, err = stop_agent(proc)
     finally:
         sub.close()
-    assert code == 0, err[-2000:]
+    assert code == 0 and took < 5.0, err[-2000:]
+
+
+def test_face_clip_runs_to_its_end_with_attributes_printed_and_published(
+    tmp_path: Path, broker: Any, models_dir: Path, attribute_model: Path, face_video: Path,
+    running: list[subprocess.Popen[str]],
+) -> None:
+    """The real clip from ../shared: the run ends by itself at end of file (exit 0); --print shows the visits."""
+    config, dev = write_config(tmp_path, broker, "[attributes]\nage = true\ngender = true\nrace = false\n")
+    sub = Collector(broker.host, broker.port, f"edge-agent/{dev}/#")
+    proc = start_agent(config, agent_env(models_dir), "--source", str(face_video), "--print", stdout=subprocess.PIPE)
+    running.append(proc)
+    try:
+        out, err = proc.communicate(timeout=120)
+        sub.wait_for(lambda t, d: t.endswith("/status") and d.get("state") == "offline", 10, "offline")
+    finally:
+        sub.close()
+    assert proc.returncode == 0, err[-3000:]
+    printed = [json.loads(line) for line in out.splitlines()]
+    assert {"new", "end"} <= {p["event"] for p in printed}
+    end = next(p for p in printed if p["event"] == "end")
+    assert {"age", "gender"} <= set(end.get("attributes", {})) or end.get("minor") is True, end
+    published = [d for t, d in sub.docs() if t.endswith("/tracks")]
+    assert [d["msg_id"] for d in published] and len(published) == len(printed)
+    for _, doc in sub.docs():
+        validate(doc)
+    assert_no_image_data(sub.messages, tmp_path / "state")

@@ -45,6 +45,7 @@ class Agent(ReloadMixin):
         self.heartbeat = time.monotonic()
         self.stats_prev = (time.monotonic(), time.process_time())
         self.ready_sent = False
+        self._last_ping = -1e9
         self.stop = threading.Event()
         self.runners: list[CameraRunner] = []
         self._closers: list[tuple[str, Any]] = []
@@ -135,7 +136,6 @@ class Agent(ReloadMixin):
 
     def _main_loop(self, worker: threading.Thread) -> None:
         next_stats = time.monotonic() + self.cfg.agent.stats_interval_s
-        last_ping = 0.0
         while not self.stop.wait(MAIN_TICK_S):
             now = time.monotonic()
             if not worker.is_alive():
@@ -145,10 +145,7 @@ class Agent(ReloadMixin):
                 self.ready_sent = True
                 self.notifier.ready("first frame analysed")
                 log.info("first frame analysed; ready")
-            interval = self.notifier.watchdog_interval_s
-            if interval and now - last_ping >= interval and self._making_progress(now):
-                self.notifier.watchdog()
-                last_ping = now
+            self.watchdog_tick(now)
             if now >= next_stats:
                 next_stats = now + self.cfg.agent.stats_interval_s
                 self.sink.send(messages.stats(self))
@@ -159,9 +156,17 @@ class Agent(ReloadMixin):
                 log.info("every camera has ended; stopping")
                 break
 
-    def _making_progress(self, now: float) -> bool:
+    def making_progress(self, now: float) -> bool:
         """The pipeline loop is turning (each turn waits at most ~0.2 s for a frame), i.e. nothing is wedged."""
         return now - self.heartbeat < self.cfg.agent.watchdog_stall_s
+
+    def watchdog_tick(self, now: float) -> bool:
+        """Send WATCHDOG=1 when due and only while the pipeline makes progress; True if a ping was sent."""
+        interval = self.notifier.watchdog_interval_s
+        if not interval or now - self._last_ping < interval or not self.making_progress(now):
+            return False
+        self._last_ping = now
+        return self.notifier.watchdog()
 
     def _process_loop(self) -> None:
         """The single analysis thread: one detector and one classifier interpreter serve every camera in turn."""
