@@ -23,7 +23,8 @@ DEVICE = "dev-1"
 
 
 def mqtt_cfg(broker: Broker, **kw: Any) -> MqttConfig:
-    return MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.5, **kw)
+    return MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.5,
+                      protocol=broker.protocol, **kw)
 
 
 @pytest.fixture

@@ -24,8 +24,9 @@ DEVICE = "dev-out"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cfg_for(host: str, port: int) -> MqttConfig:
-    return MqttConfig(host=host, port=port, reconnect_min_s=0.1, reconnect_max_s=0.5, keepalive_s=5)
+def cfg_for(host: str, port: int, protocol: str = "5") -> MqttConfig:
+    return MqttConfig(host=host, port=port, reconnect_min_s=0.1, reconnect_max_s=0.5, keepalive_s=5,
+                      protocol=protocol)  # type: ignore[arg-type]
 
 
 def stats_payload(i: int) -> dict[str, Any]:
@@ -192,7 +193,8 @@ def test_live_topics_are_not_starved_behind_a_replayed_backlog(persistent_broker
 
 
 def start_child(mode: str, broker: Broker, state: Path, count: int = 0) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "tests.test_publish_outage", mode, broker.host, str(broker.port), str(state), str(count)]
+    args = [sys.executable, "-m", "tests.test_publish_outage", mode, broker.host, str(broker.port), str(state), str(count),
+            broker.protocol]
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=REPO)
 
 
@@ -203,10 +205,10 @@ def read_ids(child: subprocess.Popen[str], n: int) -> list[str]:
     return ids
 
 
-def child(mode: str, host: str, port: int, state: Path, count: int) -> None:
+def child(mode: str, host: str, port: int, state: Path, count: int, protocol: str) -> None:
     """`submit`: queue `count` messages (printing each msg_id once committed), then idle until killed.
     `connect`: print `connected` once connected, then idle until killed."""
-    pub = Publisher(cfg_for(host, port), OutboxConfig(), DEVICE, state)
+    pub = Publisher(cfg_for(host, port, protocol), OutboxConfig(), DEVICE, state)
     pub.start()
     if mode == "submit":
         for i in range(count):
@@ -220,4 +222,4 @@ def child(mode: str, host: str, port: int, state: Path, count: int) -> None:
 
 
 if __name__ == "__main__":
-    child(sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5]))
+    child(sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5]), sys.argv[6])

@@ -51,7 +51,8 @@ def test_non_json_payload_is_shown_not_fatal() -> None:
 
 
 def test_tail_prints_what_the_agent_publishes(broker, tmp_path: Path) -> None:
-    cfg = MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.5)
+    cfg = MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.5,
+                     protocol=broker.protocol)
     pub = Publisher(cfg, OutboxConfig(), "d1", tmp_path)
     pub.start()
     pub.submit("info", {"software": {"name": "edge-agent", "version": "0"}, "models": {}, "config_sha256": "0" * 64,

@@ -53,6 +53,11 @@ class MqttConfig(BaseModel):
         pattern=r"^[^#+\x00]+$",
         description="Topic prefix; topics are <prefix>/<device_id>/<suffix>. No MQTT wildcards.",
     )
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description="MQTT protocol version. 5 (default) lets the agent see refused publishes (PUBACK reason codes) "
+        "and the broker's maximum packet size; 3.1.1 is for brokers without v5 (refusals then go unnoticed).",
+    )
     keepalive_s: int = Field(
         default=30, ge=5, le=3600, description="MQTT keepalive; the broker sends the Last Will after ~1.5x this silence."
     )

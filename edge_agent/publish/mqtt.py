@@ -19,7 +19,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge_agent.publish import envelope, transport
 from edge_agent.publish.auth import resolve_credentials, tls_context
@@ -256,6 +255,8 @@ class Publisher:
         if not msg.topic.startswith(self.base + "/"):
             return
         suffix = msg.topic[len(self.base) + 1 :]
+        if self.cfg.protocol != "5" and suffix.endswith("/result"):
+            return  # MQTT 3.1.1 has no no-local option: do not feed our own command results back
         for filt, callback in list(self._subs.items()):
             if mqtt.topic_matches_sub(filt, suffix):
                 try:
@@ -264,8 +265,11 @@ class Publisher:
                     log.error("mqtt: handler for %s failed on %s: %s", filt, suffix, exc, exc_info=log.isEnabledFor(10))
 
     def _subscribe_one(self, filt: str) -> None:
-        options = SubscribeOptions(qos=1, noLocal=True)
-        self._client.subscribe(f"{self.base}/{filt}", options=options)
+        opts = transport.subscribe_options(self.cfg, no_local=True)
+        if isinstance(opts, int):
+            self._client.subscribe(f"{self.base}/{filt}", qos=opts)
+        else:
+            self._client.subscribe(f"{self.base}/{filt}", options=opts)
 
     # -- sender thread -------------------------------------------------------------------------------------------
 

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 
-from paho.mqtt.subscribeoptions import SubscribeOptions
-
 from edge_agent.publish import transport
 from edge_agent.publish.auth import resolve_credentials, tls_context
 from edge_agent.publish.config import MqttConfig
@@ -131,7 +129,7 @@ def tail(
         if rc.is_failure:
             log.error("tail: broker %s:%d refused the connection: %s", cfg.host, cfg.effective_port, rc)
             return
-        c.subscribe(topic_filter, options=SubscribeOptions(qos=1))
+        c.subscribe(topic_filter, qos=1)
 
     def on_message(c: Any, userdata: Any, m: Any) -> None:
         try:

@@ -9,6 +9,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge_agent.publish.auth import Credentials
 from edge_agent.publish.config import MqttConfig
@@ -17,8 +18,12 @@ from edge_agent.publish.config import MqttConfig
 class Client(mqtt.Client):
     """A paho client that remembers why the last connection attempt failed (paho's loop swallows the exception)."""
 
-    def __init__(self, client_id: str) -> None:
-        super().__init__(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
+    def __init__(self, client_id: str, protocol: str = "5") -> None:
+        if protocol == "5":
+            super().__init__(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
+        else:  # 3.1.1: a clean session, since the random client id could never resume it anyway
+            super().__init__(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv311,
+                             clean_session=True)
         self.last_error: BaseException | None = None
 
     def reconnect(self) -> mqtt.MQTTErrorCode:
@@ -37,7 +42,7 @@ def unique_client_id(device_id: str, role: str = "") -> str:
 
 def make_client(cfg: MqttConfig, client_id: str, creds: Credentials, ssl_ctx: ssl.SSLContext | None) -> Client:
     """A client configured for QoS 1 publishing: backoff, unlimited paho queue (the outbox bounds it), TLS, auth."""
-    client = Client(client_id)
+    client = Client(client_id, cfg.protocol)
     client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)  # type: ignore[arg-type]
     client.max_inflight_messages_set(cfg.inflight_window + 8)  # + room for status messages outside the window
     client.max_queued_messages_set(0)
@@ -49,8 +54,10 @@ def make_client(cfg: MqttConfig, client_id: str, creds: Credentials, ssl_ctx: ss
     return client
 
 
-def connect_properties(cfg: MqttConfig) -> Properties:
-    """CONNECT properties: the session expiry (0 = session ends with the connection)."""
+def connect_properties(cfg: MqttConfig) -> Properties | None:
+    """MQTT v5 CONNECT properties: the session expiry (0 = session ends with the connection)."""
+    if cfg.protocol != "5":
+        return None
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = cfg.session_expiry_s
     return props
@@ -58,11 +65,12 @@ def connect_properties(cfg: MqttConfig) -> Properties:
 
 def start(client: Client, cfg: MqttConfig) -> None:
     """Non-blocking connect; paho's network thread retries with exponential backoff until it succeeds."""
-    client.connect_async(
-        cfg.host,
-        cfg.effective_port,
-        keepalive=cfg.keepalive_s,
-        clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-        properties=connect_properties(cfg),
-    )
+    client.connect_async(cfg.host, cfg.effective_port, keepalive=cfg.keepalive_s, properties=connect_properties(cfg))
     client.loop_start()
+
+
+def subscribe_options(cfg: MqttConfig, *, no_local: bool) -> SubscribeOptions | int:
+    """QoS 1; with MQTT v5 optionally no-local (our own publishes are not echoed back to us)."""
+    if cfg.protocol == "5":
+        return SubscribeOptions(qos=1, noLocal=no_local)
+    return 1
