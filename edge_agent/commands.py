@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import queue
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def parse_command(topic_suffix: str, payload: bytes) -> Command | None:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return Command(name, None, error=f"payload is not valid JSON: {exc}")
     if not isinstance(body, dict):
-        return Command(name, None, error="payload must be a JSON object like {\"id\": \"…\"}")
+        return Command(name, None, error='payload must be a JSON object like {"id": "…"}')
     rid = body.get("id")
     if isinstance(rid, bool) or (rid is not None and not isinstance(rid, (str, int, float))):
         return Command(name, None, error="id must be a string or a number")

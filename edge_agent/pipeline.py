@@ -16,8 +16,14 @@ log = logging.getLogger(__name__)
 __all__ = ["Agent", "run_agent"]
 
 
-def run_agent(cfg: AgentConfig, *, config_path: Path | None = None, source_override: str | None = None,
-              duration_s: float | None = None, print_events: bool = False) -> int:
+def run_agent(
+    cfg: AgentConfig,
+    *,
+    config_path: Path | None = None,
+    source_override: str | None = None,
+    duration_s: float | None = None,
+    print_events: bool = False,
+) -> int:
     """Run the agent in this (main) thread until SIGTERM/SIGINT, --duration, or every camera has ended."""
     stop = threading.Event()
 
@@ -28,8 +34,13 @@ def run_agent(cfg: AgentConfig, *, config_path: Path | None = None, source_overr
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        agent = Agent(cfg, config_path=config_path, source_override=source_override, print_events=print_events,
-                      duration_s=duration_s)
+        agent = Agent(
+            cfg,
+            config_path=config_path,
+            source_override=source_override,
+            print_events=print_events,
+            duration_s=duration_s,
+        )
         return agent.run(stop)
     finally:
         for sig, handler in previous.items():

@@ -38,7 +38,7 @@ def test_check_config_summarises_the_example_config() -> None:
     result = invoke("check-config", str(REPO / "config.toml"))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0] == "config ok"
-    assert re.search(r"^config_hash  [0-9a-f]{64}$", result.stdout, re.M)
+    assert re.search(r"^config_hash  [0-9a-f]{64}$", result.stdout, re.MULTILINE)
     assert "camera       cam0: demo (synthetic)" in result.stdout
 
 
@@ -56,8 +56,12 @@ def test_unknown_option_is_a_usage_error_exit_2() -> None:
 def stills(tmp_path: Path) -> dict[str, Path]:
     import skimage.data
 
-    out = {"astronaut": tmp_path / "astronaut.png", "cat": tmp_path / "cat.jpg", "text": tmp_path / "notes.jpg",
-           "empty": tmp_path / "empty.png"}
+    out = {
+        "astronaut": tmp_path / "astronaut.png",
+        "cat": tmp_path / "cat.jpg",
+        "text": tmp_path / "notes.jpg",
+        "empty": tmp_path / "empty.png",
+    }
     cv2.imwrite(str(out["astronaut"]), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(out["cat"]), cv2.cvtColor(skimage.data.chelsea(), cv2.COLOR_RGB2BGR))
     out["text"].write_text("not an image")
@@ -72,12 +76,18 @@ def _cli_config(tmp_path: Path, with_attributes: bool) -> Path:
 
 
 def test_classify_prints_one_json_line_per_image_and_finds_the_astronauts_face(
-    tmp_path: Path, stills: dict[str, Path], models_dir: Path  # noqa: F811
+    tmp_path: Path,
+    stills: dict[str, Path],
+    models_dir: Path,  # noqa: F811
 ) -> None:
     with_attrs = ATTRIBUTE_MODEL.is_file()
     args = ["-c", str(_cli_config(tmp_path, with_attrs))]
-    result = invoke("classify", *args, *(str(stills[k]) for k in ("astronaut", "cat", "text", "empty")),
-                    env={"EDGE_AGENT_MODELS_DIR": str(models_dir)})
+    result = invoke(
+        "classify",
+        *args,
+        *(str(stills[k]) for k in ("astronaut", "cat", "text", "empty")),
+        env={"EDGE_AGENT_MODELS_DIR": str(models_dir)},
+    )
     assert result.exit_code == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [Path(r["file"]).name for r in records] == ["astronaut.png", "cat.jpg", "notes.jpg", "empty.png"]
@@ -90,15 +100,21 @@ def test_classify_prints_one_json_line_per_image_and_finds_the_astronauts_face(
     assert records[2]["error"] == "not a readable image" and records[3]["error"] == "not a readable image"
 
 
-def test_classify_exits_1_when_no_image_is_usable(tmp_path: Path, stills: dict[str, Path],
-                                                   models_dir: Path) -> None:  # noqa: F811
-    result = invoke("classify", "-c", str(_cli_config(tmp_path, False)), str(stills["text"]),
-                    env={"EDGE_AGENT_MODELS_DIR": str(models_dir)})
+def test_classify_exits_1_when_no_image_is_usable(tmp_path: Path, stills: dict[str, Path], models_dir: Path) -> None:  # noqa: F811
+    result = invoke(
+        "classify",
+        "-c",
+        str(_cli_config(tmp_path, False)),
+        str(stills["text"]),
+        env={"EDGE_AGENT_MODELS_DIR": str(models_dir)},
+    )
     assert result.exit_code == 1 and "no usable image" in result.stderr
 
 
 def test_annotate_writes_a_video_of_the_demo_and_images_for_stills(
-    tmp_path: Path, stills: dict[str, Path], models_dir: Path  # noqa: F811
+    tmp_path: Path,
+    stills: dict[str, Path],
+    models_dir: Path,  # noqa: F811
 ) -> None:
     env = {"EDGE_AGENT_MODELS_DIR": str(models_dir)}
     cfg = str(_cli_config(tmp_path, ATTRIBUTE_MODEL.is_file()))
@@ -116,8 +132,7 @@ def test_annotate_writes_a_video_of_the_demo_and_images_for_stills(
     assert drawn.shape == original.shape and np.abs(drawn.astype(int) - original).max() > 100  # boxes drawn
 
 
-def test_models_verify_fails_on_an_empty_dir_and_passes_on_the_pulled_one(tmp_path: Path,
-                                                                           models_dir: Path) -> None:  # noqa: F811
+def test_models_verify_fails_on_an_empty_dir_and_passes_on_the_pulled_one(tmp_path: Path, models_dir: Path) -> None:  # noqa: F811
     bad = invoke("models", "verify", "--dir", str(tmp_path))
     assert bad.exit_code == 1 and "edge-agent models pull" in bad.stderr and "missing" in bad.stdout
     good = invoke("models", "verify", "--dir", str(models_dir))
@@ -127,11 +142,24 @@ def test_models_verify_fails_on_an_empty_dir_and_passes_on_the_pulled_one(tmp_pa
 
 
 def test_render_audience_table_lists_each_person_and_the_dominant_group() -> None:
-    latest = {"dev1/cam0": {"count": 2, "looking_count": 1, "minors": 0, "dominant": {"gender": "female"},
-                            "present": [{"track_id": "abc123", "looking": True, "dwell_s": 3.2, "attention_s": 2.0,
-                                         "attributes": {"gender": {"label": "female", "p": 0.9}}},
-                                        {"track_id": "def456", "looking": False, "dwell_s": 1.0, "attention_s": 0.0,
-                                         "minor": True}]}}
+    latest = {
+        "dev1/cam0": {
+            "count": 2,
+            "looking_count": 1,
+            "minors": 0,
+            "dominant": {"gender": "female"},
+            "present": [
+                {
+                    "track_id": "abc123",
+                    "looking": True,
+                    "dwell_s": 3.2,
+                    "attention_s": 2.0,
+                    "attributes": {"gender": {"label": "female", "p": 0.9}},
+                },
+                {"track_id": "def456", "looking": False, "dwell_s": 1.0, "attention_s": 0.0, "minor": True},
+            ],
+        }
+    }
     lines = render_audience(latest)
     assert "dev1/cam0" in lines[1] and "gender=female" in lines[1]
     assert lines[2].startswith("  * abc123") and "gender=female" in lines[2]
@@ -141,11 +169,22 @@ def test_render_audience_table_lists_each_person_and_the_dominant_group() -> Non
 @pytest.mark.parametrize("mode", ["--audience", "--json"])
 def test_tail_shows_a_message_from_the_broker(tmp_path: Path, broker: Any, mode: str) -> None:
     cfg = tmp_path / "tail.toml"
-    cfg.write_text(f"[mqtt]\nhost = \"{broker.host}\"\nport = {broker.port}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "tail", mode, "--count", "1", "--timeout",
-                             "20", "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    payload = json.dumps({"count": 1, "looking_count": 1, "minors": 0, "dominant": {"age": "30-39"},
-                          "present": [{"track_id": "t1", "looking": True, "dwell_s": 1.5, "attention_s": 1.0}]})
+    cfg.write_text(f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "tail", mode, "--count", "1", "--timeout", "20", "-c", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    payload = json.dumps(
+        {
+            "count": 1,
+            "looking_count": 1,
+            "minors": 0,
+            "dominant": {"age": "30-39"},
+            "present": [{"track_id": "t1", "looking": True, "dwell_s": 1.5, "attention_s": 1.0}],
+        }
+    )
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}")
     client.connect(broker.host, broker.port)
     client.loop_start()
@@ -169,7 +208,7 @@ def test_tail_shows_a_message_from_the_broker(tmp_path: Path, broker: Any, mode:
 
 
 def test_bench_command_prints_what_run_bench_measured(monkeypatch: pytest.MonkeyPatch) -> None:
-    import edge_agent.bench as bench
+    from edge_agent import bench
 
     calls: dict[str, Any] = {}
 

@@ -8,7 +8,6 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,8 +36,37 @@ def _assert_one_line_config_error(code: int, stderr: str) -> str:
 
 
 # ---- malformed TOML --------------------------------------------------------------------------------------------------
-TOML_PIECES = st.sampled_from(["[", "]", "[[", "]]", "=", '"', "'", "\n", "agent", "mqtt", "port", " ", "1", "1.5",
-                               "true", "{", "}", ",", ".", "#", "\\", '"""', "\t", "x", "[agent]\n", "\x00", "é"])
+TOML_PIECES = st.sampled_from(
+    [
+        "[",
+        "]",
+        "[[",
+        "]]",
+        "=",
+        '"',
+        "'",
+        "\n",
+        "agent",
+        "mqtt",
+        "port",
+        " ",
+        "1",
+        "1.5",
+        "true",
+        "{",
+        "}",
+        ",",
+        ".",
+        "#",
+        "\\",
+        '"""',
+        "\t",
+        "x",
+        "[agent]\n",
+        "\x00",
+        "é",
+    ]
+)
 
 
 @SETTINGS
@@ -81,7 +109,8 @@ def _wrong_values(ann: Any) -> st.SearchStrategy[str]:
     """TOML literals that can never be valid for `ann` (pydantic's lax mode accepts 1 for true, "5" for 5, ...)."""
     always_wrong = st.sampled_from(["[1, 2]", "{ a = 1 }", "[]", "1979-05-27T07:32:00Z"])
     letters = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8).filter(
-        lambda s: s not in ("inf", "nan", "true", "false", "yes", "off", "on", "none", "infinity"))
+        lambda s: s not in ("inf", "nan", "true", "false", "yes", "off", "on", "none", "infinity")
+    )
     if ann is str:
         return st.one_of(always_wrong, st.integers().map(str), st.sampled_from(["true", "1.5"]))
     if typing.get_origin(ann) is Literal:
@@ -113,7 +142,12 @@ def test_leaf_table_covers_every_section() -> None:
 def test_real_subprocess_reports_a_bad_config_in_one_line_with_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[mqtt]\nport = "abc"\n')
-    proc = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(bad)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        check=False,
+        args=[sys.executable, "-m", "edge_agent", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == 'edge-agent: error: bad.toml: mqtt.port = "abc": expected an integer'

@@ -28,7 +28,8 @@ Message = tuple[str, bytes, bool]  # topic, payload, retained
 
 pytestmark = pytest.mark.slow
 NO_ATTRIBUTES = "[attributes]\nage = false\ngender = false\nrace = false\n"
-from edge_agent.config.model import AttributesConfig  # noqa: E402  TEMP until classify lands
+from edge_agent.config.model import AttributesConfig
+
 if "age" not in AttributesConfig.model_fields:  # TEMP
     NO_ATTRIBUTES = ""
 
@@ -115,7 +116,7 @@ def write_config(tmp_path: Path, broker: Any, extra: str = "", device_id: str | 
     text = f"""
 [agent]
 device_id = "{device_id}"
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 stats_interval_s = 1
 [[cameras]]
 id = "cam0"
@@ -138,15 +139,27 @@ keepalive_s = 5
 
 
 def agent_env(models_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
-                                                            "EDGE_AGENT_MQTT_PASSWORD", "CREDENTIALS_DIRECTORY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "EDGE_AGENT_MQTT_PASSWORD", "CREDENTIALS_DIRECTORY")
+    }
     env.update(EDGE_AGENT_MODELS_DIR=str(models_dir), PYTHONUNBUFFERED="1", **extra)
     return env
 
 
-def start_agent(config: Path, env: dict[str, str], *args: str, stdout: Any = subprocess.DEVNULL) -> subprocess.Popen[str]:
-    return subprocess.Popen([*EXE, "run", "--config", str(config), *args], env=env, stdout=stdout,
-                            stderr=subprocess.PIPE, text=True, cwd=config.parent)
+def start_agent(
+    config: Path, env: dict[str, str], *args: str, stdout: Any = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*EXE, "run", "--config", str(config), *args],
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=config.parent,
+    )
 
 
 def stop_agent(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 5.0) -> tuple[int, float, str]:
@@ -179,8 +192,11 @@ def running(tmp_path: Path) -> Iterator[list[subprocess.Popen[str]]]:
 
 
 # ---- privacy guard ------------------------------------------------------------------------------------------------
-FORBIDDEN_KEYS = re.compile(r'"(image|images|pixels?|frame_data|jpe?g|png|crop|thumbnail|embedding|embeddings|'
-                            r'face_image|descriptor|features)"\s*:', re.I)
+FORBIDDEN_KEYS = re.compile(
+    r'"(image|images|pixels?|frame_data|jpe?g|png|crop|thumbnail|embedding|embeddings|'
+    r'face_image|descriptor|features)"\s*:',
+    re.IGNORECASE,
+)
 BASE64_BLOB = re.compile(rb"[A-Za-z0-9+/=]{120,}")
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF")
 
@@ -228,10 +244,16 @@ def test_demo_run_publishes_online_info_tracks_with_attributes_stats_and_sigterm
         info = sub.wait_for(lambda t, d: t == f"{base}/info", 10, "info")
         assert info["attributes"] == ["age", "gender"] and info["models"]["attributes"]["sha256"]
         new = sub.wait_for(lambda t, d: t.endswith("/tracks") and d.get("event") == "new", 30, "track new")
-        end = sub.wait_for(lambda t, d: t.endswith("/tracks") and d.get("event") == "end"
-                           and d.get("track_id") == new["track_id"], 30, "track end of that track")
-        stats = sub.wait_for(lambda t, d: t == f"{base}/stats" and d["cameras"]["cam0"]["frames_processed"] > 0, 10,
-                             "stats with processed frames")
+        end = sub.wait_for(
+            lambda t, d: t.endswith("/tracks") and d.get("event") == "end" and d.get("track_id") == new["track_id"],
+            30,
+            "track end of that track",
+        )
+        stats = sub.wait_for(
+            lambda t, d: t == f"{base}/stats" and d["cameras"]["cam0"]["frames_processed"] > 0,
+            10,
+            "stats with processed frames",
+        )
         code, took, err = stop_agent(proc)
         offline = sub.wait_for(lambda t, d: t == f"{base}/status" and d.get("state") == "offline", 10, "offline")
     finally:
@@ -302,15 +324,19 @@ def test_remote_pause_resume_and_bad_commands_keep_the_agent_running(
         sub.client.publish(f"{base}/cmd/{name}", payload, qos=1).wait_for_publish(5)
 
     def result(name: str, rid: str | None) -> dict[str, Any]:
-        return sub.wait_for(lambda t, d: t == f"{base}/cmd/{name}/result" and d.get("request_id") == rid, 15,
-                            f"{name} result")
+        return sub.wait_for(
+            lambda t, d: t == f"{base}/cmd/{name}/result" and d.get("request_id") == rid, 15, f"{name} result"
+        )
 
     try:
         sub.wait_for(lambda t, d: t == f"{base}/cameras/cam0/status" and d.get("state") == "online", 30, "online")
         command("pause", b'{"id": "p1"}')
         assert result("pause", "p1")["ok"] is True
-        sub.wait_for(lambda t, d: t == f"{base}/cameras/cam0/status" and "paused" in (d.get("reason") or ""), 10,
-                     "camera status saying paused")
+        sub.wait_for(
+            lambda t, d: t == f"{base}/cameras/cam0/status" and "paused" in (d.get("reason") or ""),
+            10,
+            "camera status saying paused",
+        )
         paused_at = len(sub.messages)
         time.sleep(2.5)
         assert not any(t.endswith("/tracks") for t, _, _ in sub.messages[paused_at:]), "no analysis while paused"
@@ -334,7 +360,11 @@ def test_remote_pause_resume_and_bad_commands_keep_the_agent_running(
 
 
 def test_face_clip_runs_to_its_end_with_attributes_printed_and_published(
-    tmp_path: Path, broker: Any, models_dir: Path, attribute_model: Path, face_video: Path,
+    tmp_path: Path,
+    broker: Any,
+    models_dir: Path,
+    attribute_model: Path,
+    face_video: Path,
     running: list[subprocess.Popen[str]],
 ) -> None:
     """The real clip from ../shared: the run ends by itself at end of file (exit 0); --print shows the visits."""

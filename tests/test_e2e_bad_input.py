@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*EXE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        check=False, args=[*EXE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _one_error_line(stderr: str) -> str:
@@ -29,15 +31,15 @@ def _one_error_line(stderr: str) -> str:
     "extra, expected",
     [
         ("[agent]\nstats_intervall_s = 5\n", "agent.stats_intervall_s: unknown key"),
-        ("[outbox]\nmax_messages = \"lots\"\n", 'outbox.max_messages = "lots": expected an integer'),
-        ("[mqtt]\nusername = \"sign1\"\n", "mqtt.username = 'sign1' needs a password"),
-        ("[mqtt]\npassword = \"hunter2\"\n", "mqtt.password: secrets are never read from the config file"),
+        ('[outbox]\nmax_messages = "lots"\n', 'outbox.max_messages = "lots": expected an integer'),
+        ('[mqtt]\nusername = "sign1"\n', "mqtt.username = 'sign1' needs a password"),
+        ('[mqtt]\npassword = "hunter2"\n', "mqtt.password: secrets are never read from the config file"),
     ],
     ids=["unknown-key", "wrong-type", "missing-secret", "secret-in-file"],
 )
 def test_invalid_config_exits_2_naming_the_key(tmp_path: Path, extra: str, expected: str) -> None:
     config = tmp_path / "config.toml"
-    config.write_text(f"[[cameras]]\nid = \"cam0\"\n{extra}")
+    config.write_text(f'[[cameras]]\nid = "cam0"\n{extra}')
     proc = _run(["run", "--config", str(config)], agent_env(tmp_path), tmp_path)
     assert proc.returncode == 2
     line = _one_error_line(proc.stderr)
@@ -65,34 +67,51 @@ def test_missing_detector_models_are_a_clear_startup_error_exit_1(tmp_path: Path
     assert "edge-agent models pull" in _one_error_line(proc.stderr)
 
 
-@pytest.mark.parametrize("content, expected", [(None, "not found"), (b"this is not a model", "not a TFLite model")],
-                         ids=["missing", "not-tflite"])
+@pytest.mark.parametrize(
+    "content, expected",
+    [(None, "not found"), (b"this is not a model", "not a TFLite model")],
+    ids=["missing", "not-tflite"],
+)
 def test_bad_attribute_model_is_a_clear_startup_error_exit_1(
-    tmp_path: Path, broker: Any, models_dir: Path, content: bytes | None, expected: str  # noqa: F811
+    tmp_path: Path,
+    broker: Any,
+    models_dir: Path,  # noqa: F811 - the fixture imported from test_e2e
+    content: bytes | None,
+    expected: str,
 ) -> None:
     model = tmp_path / "attributes.tflite"
     if content is not None:
         model.write_bytes(content)
-    config, _ = write_config(tmp_path, broker, f"[attributes]\nmodel = \"{model}\"\n")
+    config, _ = write_config(tmp_path, broker, f'[attributes]\nmodel = "{model}"\n')
     proc = _run(["run", "--config", str(config)], agent_env(models_dir), tmp_path)
     assert proc.returncode == 1
     assert expected in _one_error_line(proc.stderr)
 
 
 def test_unopenable_camera_is_reported_and_retried_while_the_agent_runs(
-    tmp_path: Path, broker: Any, models_dir: Path  # noqa: F811
+    tmp_path: Path,
+    broker: Any,
+    models_dir: Path,  # noqa: F811
 ) -> None:
     config, dev = write_config(tmp_path, broker, NO_ATTRIBUTES)
     sub = Collector(broker.host, broker.port, f"edge-agent/{dev}/cameras/+/status")
     try:
-        proc = _run(["run", "--config", str(config), "--source", "/dev/video57", "--duration", "5"],
-                    agent_env(models_dir), tmp_path)
-        status = sub.wait_for(lambda t, d: d.get("state") in ("stalled", "offline") and "open" in (d.get("reason") or ""),
-                              5, "camera status naming the open failure")
+        proc = _run(
+            ["run", "--config", str(config), "--source", "/dev/video57", "--duration", "5"],
+            agent_env(models_dir),
+            tmp_path,
+        )
+        status = sub.wait_for(
+            lambda t, d: d.get("state") in ("stalled", "offline") and "open" in (d.get("reason") or ""),
+            5,
+            "camera status naming the open failure",
+        )
     finally:
         sub.close()
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "/dev/video57" in status["reason"]
-    errors = [ln for ln in proc.stderr.splitlines() if "/dev/video57" in ln and ("cannot open" in ln or "no such" in ln)]
+    errors = [
+        ln for ln in proc.stderr.splitlines() if "/dev/video57" in ln and ("cannot open" in ln or "no such" in ln)
+    ]
     assert len(errors) >= 2, proc.stderr[-3000:]  # the first failure and at least one retry
     assert "Traceback" not in proc.stderr

@@ -86,7 +86,7 @@ def _unit_with_existing_binary(tmp_path: Path) -> Path:
         exe = tmp_path / "edge-agent"
         exe.write_text("#!/bin/sh\nexit 0\n")
         exe.chmod(0o755)
-    text = re.sub(r"^ExecStart=\S+", f"ExecStart={exe}", text, flags=re.M)
+    text = re.sub(r"^ExecStart=\S+", f"ExecStart={exe}", text, flags=re.MULTILINE)
     out = tmp_path / UNIT.name
     out.write_text(text)
     return out
@@ -95,7 +95,9 @@ def _unit_with_existing_binary(tmp_path: Path) -> Path:
 def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     exe = _analyze()
     unit = _unit_with_existing_binary(tmp_path)
-    proc = subprocess.run([exe, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        check=False, args=[exe, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60
+    )
     problems = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     assert proc.returncode == 0 and not problems, "\n".join(problems)
 
@@ -103,8 +105,13 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
 def test_unit_security_exposure_is_at_most_2_5(tmp_path: Path) -> None:
     exe = _analyze()
     unit = _unit_with_existing_binary(tmp_path)
-    proc = subprocess.run([exe, "security", "--offline=yes", "--no-pager", str(unit)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        check=False,
+        args=[exe, "security", "--offline=yes", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout + proc.stderr)
     assert match, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert float(match.group(1)) <= 2.5, proc.stdout
@@ -132,12 +139,18 @@ def test_watchdog_pings_only_while_the_pipeline_makes_progress(tmp_path: Path) -
 
 
 def test_under_systemd_logs_have_journal_priorities_and_no_timestamps() -> None:
-    code = ("import logging; from edge_agent.daemon.logsetup import setup_logging; setup_logging('info'); "
-            "logging.getLogger('edge_agent.x').warning('camera %s stalled', 'cam0')")
+    code = (
+        "import logging; from edge_agent.daemon.logsetup import setup_logging; setup_logging('info'); "
+        "logging.getLogger('edge_agent.x').warning('camera %s stalled', 'cam0')"
+    )
     env = dict(os.environ, JOURNAL_STREAM="8:12345")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        check=False, args=[sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30
+    )
     assert proc.stderr.strip() == "<4>edge_agent.x: camera cam0 stalled"
     env.pop("JOURNAL_STREAM")
     env.pop("INVOCATION_ID", None)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        check=False, args=[sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30
+    )
     assert re.match(r"^\d\d:\d\d:\d\d WARNING edge_agent\.x: camera cam0 stalled$", proc.stderr.strip())

@@ -77,7 +77,9 @@ def _walk(model: type[BaseModel], raw: Any, loc: tuple[Any, ...]) -> tuple[list[
             node = node[part] if 0 <= part < len(node) else None
         elif isinstance(node, dict) and isinstance(part, str):
             # a union/discriminator tag in the loc: keep the member model(s) that this table's `type` selects
-            tagged = [m for m in models if "type" in m.model_fields and m.model_fields["type"].default == node.get("type")]
+            tagged = [
+                m for m in models if "type" in m.model_fields and m.model_fields["type"].default == node.get("type")
+            ]
             fitting = tagged or [m for m in models if set(node) <= set(m.model_fields)]
             models = fitting or models
         else:
@@ -95,9 +97,9 @@ def _expected(err: dict[str, Any], allowed: set[str] | None) -> str:
     msg = str(err.get("msg", "invalid value"))
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            return msg[len(prefix):]
+            return msg[len(prefix) :]
     if msg.startswith("Input should be "):
-        return "expected " + msg[len("Input should be "):]
+        return "expected " + msg[len("Input should be ") :]
     return msg[0].lower() + msg[1:] if msg else "invalid value"
 
 

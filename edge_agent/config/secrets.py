@@ -58,8 +58,12 @@ def read_secret(env_var: str, credential: str) -> str | None:
     return None
 
 
-def resolve_secrets(username: str | None, password_credential: str = "mqtt_password",
-                    key_credential: str = "tls_key_passphrase", needs_key_passphrase: bool = False) -> Secrets:
+def resolve_secrets(
+    username: str | None,
+    password_credential: str = "mqtt_password",
+    key_credential: str = "tls_key_passphrase",
+    needs_key_passphrase: bool = False,
+) -> Secrets:
     """Read the secrets the config needs; a username without a password is a config error naming the key."""
     password = read_secret("EDGE_AGENT_MQTT_PASSWORD", password_credential)
     if username and not password:

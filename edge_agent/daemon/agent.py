@@ -25,9 +25,16 @@ STOP_BUDGET_S = 4.0  # SIGTERM → exit within 5 s, with margin for interpreter 
 class Agent(ReloadMixin):
     """`Agent(cfg).run(stop)`: one shared stop event; signals only set it (see pipeline.run_agent)."""
 
-    def __init__(self, cfg: AgentConfig, *, config_path: Path | None = None, source_override: str | None = None,
-                 print_events: bool = False, duration_s: float | None = None,
-                 notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        *,
+        config_path: Path | None = None,
+        source_override: str | None = None,
+        print_events: bool = False,
+        duration_s: float | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         if not cfg.cameras or not any(c.enabled for c in cfg.cameras):
             raise ConfigError("cameras: no enabled camera; add a [[cameras]] table or pass --source")
         self.cfg = cfg
@@ -81,8 +88,9 @@ class Agent(ReloadMixin):
     def _add_camera(self, cam: Any) -> None:
         worker = builders.camera_worker(cam, self._on_camera_status)
         analytics = builders.camera_analytics(self.cfg, cam.id, self.meta)
-        runner = CameraRunner(cam.id, worker, analytics, self.detector, self.classifier, builders.pose_fn(),
-                              self.timings, self.sink.send)
+        runner = CameraRunner(
+            cam.id, worker, analytics, self.detector, self.classifier, builders.pose_fn(), self.timings, self.sink.send
+        )
         self.runners.append(runner)
         self._closers.append((f"camera {cam.id}", worker))
         worker.start()
@@ -121,8 +129,9 @@ class Agent(ReloadMixin):
             raise
         worker = threading.Thread(target=self._process_loop, name="pipeline", daemon=True)
         worker.start()
-        log.info("edge-agent %s running as device %s with %d camera(s)", messages.VERSION, self.device_id,
-                 len(self.runners))
+        log.info(
+            "edge-agent %s running as device %s with %d camera(s)", messages.VERSION, self.device_id, len(self.runners)
+        )
         try:
             self._main_loop(worker)
         finally:

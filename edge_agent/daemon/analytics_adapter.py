@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from edge_agent.daemon.sinks import Outgoing
 from edge_agent.records import Face, Frame

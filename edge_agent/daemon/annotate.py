@@ -130,8 +130,11 @@ def annotate_source(cfg: AgentConfig, source: str, out: Path, max_frames: int | 
     with Analyzer(cfg) as analyzer:
         analytics = CameraAnalytics("annotate", cfg, analyzer.meta, _heads(cfg, analyzer))
         try:
-            frames = ((i, time.time(), read_image(p)) for i, p in enumerate(paths)) if paths else \
-                _frames(cfg, source, max_frames)
+            frames = (
+                ((i, time.time(), read_image(p)) for i, p in enumerate(paths))
+                if paths
+                else _frames(cfg, source, max_frames)
+            )
             for index, ts, image in frames:
                 faces = analyzer.analyze(image)
                 frame = Frame("annotate", index, ts, ts, image)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from edge_agent.daemon.sinks import Outgoing
 from edge_agent.daemon.stats import LatencyWindow, RateMeter
@@ -35,8 +36,17 @@ class Timings:
 class CameraRunner:
     """Analyses the frames of one camera; owns its worker and its tracker/analytics state."""
 
-    def __init__(self, camera_id: str, worker: Any, analytics: Any, detector: Any, classifier: Any,
-                 pose_fn: Callable[[Any], Any] | None, timings: Timings, send: Callable[[Outgoing], None]) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        worker: Any,
+        analytics: Any,
+        detector: Any,
+        classifier: Any,
+        pose_fn: Callable[[Any], Any] | None,
+        timings: Timings,
+        send: Callable[[Outgoing], None],
+    ) -> None:
         self.camera_id = camera_id
         self.worker = worker
         self.analytics = analytics

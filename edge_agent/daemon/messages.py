@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import time
@@ -14,6 +15,8 @@ from edge_agent.config import config_hash
 from edge_agent.daemon.builders import camera_status_of, enabled_heads
 from edge_agent.daemon.sinks import Outgoing
 from edge_agent.daemon.stats import rss_mb
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from edge_agent.daemon.agent import Agent
@@ -68,8 +71,12 @@ def info(agent: Agent) -> Outgoing:
     """Retained `info`: software, models, config hash, cameras (source kind only), enabled attributes."""
     cfg = agent.cfg
     payload = {
-        "software": {"name": "edge-agent", "version": VERSION, "python": platform.python_version(),
-                     "runtime": _runtime()},
+        "software": {
+            "name": "edge-agent",
+            "version": VERSION,
+            "python": platform.python_version(),
+            "runtime": _runtime(),
+        },
         "models": models_info(agent),
         "config_sha256": config_hash(cfg),
         "cameras": [{"camera_id": c.id, "source": c.source.type} for c in cfg.cameras if c.enabled],
@@ -151,10 +158,17 @@ def stats(agent: Agent) -> Outgoing:
     if agent.publisher is not None:
         try:
             publish = dict(agent.publisher.stats())
-        except Exception:  # noqa: BLE001
-            pass
-    inference = {"detector": t["detect"], "attributes": t["classify_face"], "attributes_frame": t["classify"],
-                 "pose": t["pose"], "analytics": t["analytics"], "publish": t["publish"], "frame": t["total"]}
+        except Exception as exc:  # noqa: BLE001 - stats must never fail the loop
+            log.debug("publisher stats unavailable: %s", exc)
+    inference = {
+        "detector": t["detect"],
+        "attributes": t["classify_face"],
+        "attributes_frame": t["classify"],
+        "pose": t["pose"],
+        "analytics": t["analytics"],
+        "publish": t["publish"],
+        "frame": t["total"],
+    }
     payload = {
         "uptime_s": round(now - agent.started_mono, 1),
         "interval_s": round(elapsed, 3),
@@ -177,6 +191,8 @@ def status_summary(agent: Agent) -> dict[str, Any]:
         "uptime_s": round(time.monotonic() - agent.started_mono, 1),
         "config_hash": config_hash(agent.cfg),
         "attributes": list(enabled_heads(agent.cfg)),
-        "cameras": {r.camera_id: {**_status_fields(camera_status_of(r.worker)), "processed_total": r.processed_total}
-                    for r in agent.runners},
+        "cameras": {
+            r.camera_id: {**_status_fields(camera_status_of(r.worker)), "processed_total": r.processed_total}
+            for r in agent.runners
+        },
     }

@@ -65,8 +65,12 @@ def attribute_model_line(cfg: AgentConfig) -> str:
 def describe_config(cfg: AgentConfig) -> list[str]:
     """What check-config prints: the config is valid, identity, cameras, heads, broker (no secrets)."""
     check_startup(cfg)
-    lines = ["config ok", f"device_id    {device_id(cfg)}", f"config_hash  {config_hash(cfg)}",
-             f"state_dir    {state_dir(cfg)}"]
+    lines = [
+        "config ok",
+        f"device_id    {device_id(cfg)}",
+        f"config_hash  {config_hash(cfg)}",
+        f"state_dir    {state_dir(cfg)}",
+    ]
     for cam in cfg.cameras:
         from edge_agent.capture.config import describe_source
 

@@ -13,8 +13,14 @@ from edge_agent.daemon.logsetup import set_level
 log = logging.getLogger(__name__)
 
 # Dotted key prefixes that are applied without a restart; everything else is reported as restart_required.
-LIVE_PREFIXES = ("agent.stats_interval_s", "agent.log_level", "agent.watchdog_stall_s", "attributes.", "tracking.",
-                 "analytics.")
+LIVE_PREFIXES = (
+    "agent.stats_interval_s",
+    "agent.log_level",
+    "agent.watchdog_stall_s",
+    "attributes.",
+    "tracking.",
+    "analytics.",
+)
 RESTART_IN_LIVE = ("attributes.model", "attributes.num_threads")
 
 
@@ -37,12 +43,14 @@ def is_live(path: str) -> bool:
 
 def merge_live(old: AgentConfig, new: AgentConfig) -> AgentConfig:
     """The running config with only the live-applicable parts taken from `new`."""
-    agent = old.agent.model_copy(update={k: getattr(new.agent, k) for k in
-                                         ("stats_interval_s", "log_level", "watchdog_stall_s")})
+    agent = old.agent.model_copy(
+        update={k: getattr(new.agent, k) for k in ("stats_interval_s", "log_level", "watchdog_stall_s")}
+    )
     keep = {k: getattr(old.attributes, k) for k in ("model", "num_threads") if k in type(old.attributes).model_fields}
     attributes = new.attributes.model_copy(update=keep)
-    return old.model_copy(update={"agent": agent, "attributes": attributes, "tracking": new.tracking,
-                                  "analytics": new.analytics})
+    return old.model_copy(
+        update={"agent": agent, "attributes": attributes, "tracking": new.tracking, "analytics": new.analytics}
+    )
 
 
 class ReloadMixin:

@@ -24,8 +24,15 @@ class Outgoing:
 
 
 class PublisherLike(Protocol):
-    def submit(self, topic_suffix: str, payload: dict[str, Any], *, schema: str, camera_id: str | None = None,
-               retain: bool = False) -> str: ...
+    def submit(
+        self,
+        topic_suffix: str,
+        payload: dict[str, Any],
+        *,
+        schema: str,
+        camera_id: str | None = None,
+        retain: bool = False,
+    ) -> str: ...
 
 
 class Sink:
@@ -45,8 +52,9 @@ class Sink:
         if self._publisher is None:
             return
         try:
-            self._publisher.submit(msg.topic_suffix, msg.payload, schema=msg.schema, camera_id=msg.camera_id,
-                                   retain=msg.retain)
+            self._publisher.submit(
+                msg.topic_suffix, msg.payload, schema=msg.schema, camera_id=msg.camera_id, retain=msg.retain
+            )
             self.submitted += 1
         except Exception as exc:  # noqa: BLE001 - one unpublishable message must not stop the pipeline
             self.failed += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import cv2
 import numpy as np
@@ -42,7 +42,7 @@ class Analyzer:
             self.classifier.close()
         self.detector.close()
 
-    def __enter__(self) -> Analyzer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -72,7 +72,11 @@ def face_json(face: Face) -> dict[str, Any]:
     det = face.detection
     out: dict[str, Any] = {"box": det.box.as_list(), "score": round(float(det.score), 4)}
     if face.pose is not None:
-        out["pose"] = {"yaw": round(face.pose.yaw, 1), "pitch": round(face.pose.pitch, 1), "roll": round(face.pose.roll, 1)}
+        out["pose"] = {
+            "yaw": round(face.pose.yaw, 1),
+            "pitch": round(face.pose.pitch, 1),
+            "roll": round(face.pose.roll, 1),
+        }
     attrs = attributes_json(face.attributes)
     if attrs:
         out["attributes"] = attrs
@@ -122,5 +126,9 @@ def classify_images(cfg: AgentConfig, paths: list[Path]) -> Iterator[dict[str, A
                 log.warning("%s: skipped: %s", path, exc)
                 yield {"file": str(path), "error": str(exc)}
                 continue
-            yield {"file": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-                   "faces": [face_json(f) for f in faces]}
+            yield {
+                "file": str(path),
+                "width": int(image.shape[1]),
+                "height": int(image.shape[0]),
+                "faces": [face_json(f) for f in faces],
+            }

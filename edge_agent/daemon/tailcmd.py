@@ -6,7 +6,6 @@ import json
 import logging
 import sys
 import threading
-import time
 from typing import Any, TextIO
 
 from edge_agent.config import AgentConfig
@@ -29,12 +28,15 @@ def render_audience(latest: dict[str, dict[str, Any]], width: int = 100) -> list
         a = latest[key]
         dom = a.get("dominant") or {}
         dom_text = " ".join(f"{k}={v}" for k, v in dom.items()) or "-"
-        lines.append(f"{key[:28]:28s} {a.get('count', 0):7d} {a.get('looking_count', 0):7d} "
-                     f"{a.get('minors', 0):6d}  {dom_text}")
+        lines.append(
+            f"{key[:28]:28s} {a.get('count', 0):7d} {a.get('looking_count', 0):7d} {a.get('minors', 0):6d}  {dom_text}"
+        )
         for person in a.get("present", []):
             mark = "*" if person.get("looking") else " "
-            lines.append(f"  {mark} {str(person.get('track_id', ''))[:10]:10s} dwell {person.get('dwell_s', 0):6.1f}s "
-                         f"attention {person.get('attention_s', 0):6.1f}s  {_labels(person)}")
+            lines.append(
+                f"  {mark} {str(person.get('track_id', ''))[:10]:10s} dwell {person.get('dwell_s', 0):6.1f}s "
+                f"attention {person.get('attention_s', 0):6.1f}s  {_labels(person)}"
+            )
     if len(lines) == 1:
         lines.append("(no audience message yet)")
     return [line[:width] for line in lines]
@@ -77,8 +79,9 @@ def _client(cfg: AgentConfig, on_message: Any, topic: str) -> Any:
     return client
 
 
-def run_audience(cfg: AgentConfig, device_id: str | None, count: int | None, timeout_s: float | None,
-                 out: TextIO | None = None) -> int:
+def run_audience(
+    cfg: AgentConfig, device_id: str | None, count: int | None, timeout_s: float | None, out: TextIO | None = None
+) -> int:
     """Show the live audience table until Ctrl-C, `count` messages or `timeout_s`; returns the exit code."""
     view = AudienceView(out or sys.stdout)
     topic = f"{cfg.mqtt.prefix}/{device_id or '+'}/cameras/+/audience"
@@ -104,8 +107,15 @@ def run_audience(cfg: AgentConfig, device_id: str | None, count: int | None, tim
     return 0
 
 
-def run_tail(cfg: AgentConfig, *, device_id: str | None, audience: bool, raw_json: bool, count: int | None,
-             timeout_s: float | None) -> int:
+def run_tail(
+    cfg: AgentConfig,
+    *,
+    device_id: str | None,
+    audience: bool,
+    raw_json: bool,
+    count: int | None,
+    timeout_s: float | None,
+) -> int:
     """`edge-agent tail`: audience table, or the publish stage's one-line-per-message printer."""
     if audience:
         return run_audience(cfg, device_id, count, timeout_s)
