@@ -246,3 +246,34 @@ def test_stats_carry_status_and_counters() -> None:
     ):
         assert key in st
     assert st["camera_id"] == "cam1" and "synthetic" in str(st["source"])
+
+
+def test_looping_and_reopening_do_not_leak_file_descriptors_or_threads(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    clip = write_clip(tmp_path / "short.mp4", moving_face_frames(4), fps=20.0)
+    fds_before, threads_before = len(os.listdir("/proc/self/fd")), threading.active_count()
+    cfg = camera({"type": "file", "path": str(clip), "loop": True, "realtime": False})
+    with CameraWorker(cfg) as w:
+        for _ in range(12):  # three passes to warm up decoder state
+            assert w.latest(5.0) is not None
+        fds_warm = len(os.listdir("/proc/self/fd"))
+        for _ in range(100):  # 25 more reopen cycles
+            assert w.latest(5.0) is not None
+        fds_after_loops = len(os.listdir("/proc/self/fd"))
+    assert fds_after_loops <= fds_warm + 1
+    assert len(os.listdir("/proc/self/fd")) <= fds_before + 1
+    assert threading.active_count() == threads_before
+
+
+def test_looping_folder_of_only_bad_files_is_throttled_not_spun(tmp_path: Path) -> None:
+    for i in range(3):
+        (tmp_path / f"{i}.jpg").write_text("not a picture")
+    cfg = camera({"type": "folder", "path": str(tmp_path), "loop": True})
+    with CameraWorker(cfg) as w:
+        time.sleep(1.5)
+        skipped = w.stats()["skipped"]
+        assert w.latest(0) is None
+    # About 10 at full speed, then one per 0.1 s pause: far from the thousands an unthrottled loop would skip.
+    assert 10 < skipped["undecodable"] < 40

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[str, CameraStatus], None]
 _RETRY_PAUSE_S = 0.02  # between single failed reads, so a dead device is not polled in a tight loop
+_BAD_STREAK = 10  # after this many bad frames in a row, pause before each next one (a looping folder of junk)
+_BAD_PAUSE_S = 0.1
 _DUE_SLACK = 0.25  # accept a frame this fraction of an interval early, so jitter does not skip frames at fps == cap
 
 
@@ -59,6 +61,7 @@ class CameraWorker:
         self._opened = False
         self._ended = False
         self._failures = 0  # consecutive failed reads
+        self._bad_streak = 0  # consecutive skipped frames
         self._last_activity = time.monotonic()  # last successful grab (or open / end of a wait for the consumer)
         self._waiting_consumer = False
         self._reopen = threading.Event()
@@ -187,9 +190,10 @@ class CameraWorker:
         src = self._source
         if self._reopen.is_set():
             self._reopen.clear()
-            self._drop_source(f"no frame for {self._stall_limit():.0f}s")
-            self._stop.wait(self._backoff.next_delay())
-            return
+            if time.monotonic() - self._last_activity >= self._stall_limit():  # not if a frame just came after all
+                self._drop_source(f"no frame for {self._stall_limit():.0f}s")
+                self._stop.wait(self._backoff.next_delay())
+                return
         if not src.paced and not self._wait_for_consumer():
             return
         try:
@@ -261,6 +265,7 @@ class CameraWorker:
                 logging.INFO, f"fix-{fix}", "camera %s: frame normalised (%s), shape %s", self.camera_id, fix, raw.shape
             )
         self._advance_due(now)
+        self._bad_streak = 0
         self._backoff.reset()
         self._set_status("online", "")
 
@@ -273,6 +278,9 @@ class CameraWorker:
     def _skip(self, reason: str, detail: str) -> None:
         with self._cond:
             self._counters.skipped[reason] += 1
+        self._bad_streak += 1
+        if self._bad_streak > _BAD_STREAK:
+            self._stop.wait(_BAD_PAUSE_S)  # nothing but bad frames: don't spin a core on them
         self._rlog.log(
             logging.WARNING, f"skip-{reason}", "camera %s: skipped a bad frame (%s): %s", self.camera_id, reason, detail
         )
