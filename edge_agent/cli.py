@@ -29,12 +29,11 @@ def _runtime_errors() -> tuple[type[BaseException], ...]:
     from edge_agent.runtime import ModelLoadError
 
     errors: list[type[BaseException]] = [ModelLoadError, MetadataError, OSError]
-    try:
-        from edge_agent.capture.base import SourceError
+    from edge_agent.capture.base import SourceError
+    from edge_agent.publish.mqtt import MessageError
+    from edge_agent.publish.outbox import OutboxError
 
-        errors.append(SourceError)
-    except ImportError:
-        pass
+    errors += [SourceError, OutboxError, MessageError]
     return tuple(errors)
 
 

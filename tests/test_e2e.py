@@ -349,6 +349,20 @@ def test_remote_pause_resume_and_bad_commands_keep_the_agent_running(
         command("status", b'{"id": "s1"}')
         status = result("status", "s1")
         assert status["ok"] and status["result"]["paused"] is False
+        text = config.read_text()
+        config.write_text(text.replace("stats_interval_s = 1", "stats_interval_s = 2").replace(
+            "keepalive_s = 5", "keepalive_s = 7"))
+        command("reload", b'{"id": "L1"}')
+        reloaded = result("reload", "L1")
+        assert reloaded["ok"] is True, reloaded
+        assert reloaded["result"]["applied"] == ["agent.stats_interval_s"]
+        assert reloaded["result"]["restart_required"] == ["mqtt.keepalive_s"]
+        sub.wait_for(lambda t, d: t == f"{base}/info" and d["config_sha256"] == reloaded["result"]["config_hash"],
+                     10, "info re-published with the new config hash")
+        config.write_text(text + "\n[agent]\nnot_a_key = 1\n")
+        command("reload", b'{"id": "L2"}')
+        broken = result("reload", "L2")
+        assert broken["ok"] is False and "config.toml" in broken["error"]
         assert proc.poll() is None, "bad commands must not stop the agent"
         for topic, doc in sub.docs():
             if "/cmd/" not in topic or topic.endswith("/result"):
