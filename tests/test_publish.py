@@ -172,6 +172,29 @@ def test_message_over_the_brokers_max_packet_size_is_dropped_not_retried(broker_
     assert "dropped" in caplog.text
 
 
+def test_message_that_makes_the_broker_drop_us_is_dropped_after_three_tries(broker_factory, collector_factory,
+                                                                              make_publisher, caplog):
+    # mosquitto's (deprecated) message_size_limit answers with PUBACK 0x95, which paho treats as a protocol error
+    # and disconnects; paho would resend the same message on every reconnect, forever.
+    broker = broker_factory(extra="message_size_limit 2000")
+    if not broker.v5:
+        pytest.skip("needs mosquitto")
+    sub = collector_factory(broker, f"edge-agent/{DEVICE}/stats")
+    pub = make_publisher(broker)
+    pub.start()
+    assert wait(lambda: pub.connected)
+    before = pub.submit("stats", stats_payload(0), schema="edge-agent/stats/1")
+    assert sub.wait_for(lambda m: bool(m))
+    pub.submit("stats", stats_payload(1) | {"cameras": {f"c{i}": {"reopens": i} for i in range(200)}},
+               schema="edge-agent/stats/1")
+    after = pub.submit("stats", stats_payload(2), schema="edge-agent/stats/1")
+    assert sub.wait_for(lambda m: any(x.json()["msg_id"] == after for x in m), 15)
+    assert wait(lambda: pub.stats()["queue_depth"] == 0)
+    assert pub.stats()["dropped"] == {"broker_disconnect": 1}
+    assert list(dict.fromkeys(x.json()["msg_id"] for x in sub.messages)) == [before, after]  # QoS 1: dups allowed
+    assert "dropping that message" in caplog.text
+
+
 def test_caller_bugs_raise_message_error_and_queue_nothing(broker, make_publisher) -> None:
     pub = make_publisher(broker)
     with pytest.raises(MessageError):

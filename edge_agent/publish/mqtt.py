@@ -33,6 +33,10 @@ _SUFFIX_RE = re.compile(r"^[^#+/\x00]+(/[^#+/\x00]+)*$")
 _FILTER_RE = re.compile(r"^([^#+/\x00]+|\+)(/([^#+/\x00]+|\+))*(/#)?$|^#$")
 _PACKET_TOO_LARGE = 0x95
 _PURGE_EVERY_S = 10.0
+# DISCONNECT reasons that point at a message rather than the network: malformed, protocol error, not authorized,
+# topic invalid, packet too large, quota exceeded, payload format invalid, retain / QoS not supported.
+_POISON_CODES = frozenset({0x81, 0x82, 0x87, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B})
+_POISON_STRIKES = 3
 
 CommandCallback = Callable[[str, bytes], None]
 
@@ -50,16 +54,9 @@ class Publisher:
         self.cfg = cfg
         self.device_id = device_id
         self.base = f"{cfg.prefix}/{device_id}"
-        creds = resolve_credentials(cfg)  # ConfigError before anything touches the disk or the network
-        ssl_ctx = tls_context(cfg.tls) if cfg.tls.enabled else None
+        self._creds = resolve_credentials(cfg)  # ConfigError before anything touches the disk or the network
+        self._ssl_ctx = tls_context(cfg.tls) if cfg.tls.enabled else None
         self._outbox = Outbox(state_dir / outbox_cfg.file_name, outbox_cfg)
-        self._client = transport.make_client(cfg, transport.unique_client_id(device_id), creds, ssl_ctx)
-        self._client.on_pre_connect = self._on_pre_connect
-        self._client.on_connect = self._on_connect
-        self._client.on_connect_fail = self._on_connect_fail
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
-        self._client.on_message = self._on_message
         self._subs: dict[str, CommandCallback] = {}
         self._acks: deque[tuple[int, ReasonCode | int]] = deque()
         self._mids: dict[int, Row] = {}  # paho mid → leased row, owned by the sender thread
@@ -70,10 +67,15 @@ class Publisher:
         self._max_packet: int | None = None
         self._last_failure: str | None = None
         self._connack_refused = False
+        self._online_mid = -1
+        self._conn_acks = 0  # PUBACKs for outbox rows during the current connection
+        self._strikes = 0  # connections in a row killed by a protocol-level error before any ack
+        self._rebuild = threading.Event()
         self._counts = {"published": 0, "acked": 0, "refused": 0, "reconnects": 0, "connects": 0, "connect_failures": 0}
         self._sender = threading.Thread(target=self._run, name="mqtt-sender", daemon=True)
         self._started = False
         self._closed = False
+        self._client = self._new_client()
 
     # -- public interface ----------------------------------------------------------------------------------------
 
@@ -178,6 +180,16 @@ class Publisher:
         if left:
             log.info("mqtt: %d message(s) stay in the outbox for the next start", left)
 
+    def _new_client(self) -> transport.Client:
+        client = transport.make_client(self.cfg, transport.unique_client_id(self.device_id), self._creds, self._ssl_ctx)
+        client.on_pre_connect = self._on_pre_connect
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
     # -- paho callbacks (network thread) -------------------------------------------------------------------------
 
     def _status_topic(self) -> str:
@@ -209,7 +221,8 @@ class Publisher:
             self._log_failure(f"broker {self.cfg.host}:{self.cfg.effective_port} refused the connection: {rc}")
             return
         self._max_packet = getattr(props, "MaximumPacketSize", None)
-        client.publish(self._status_topic(), self._status_payload("online"), qos=1, retain=True)
+        self._conn_acks = 0
+        self._online_mid = client.publish(self._status_topic(), self._status_payload("online"), qos=1, retain=True).mid
         for filt in self._subs:
             self._subscribe_one(filt)
         if self._counts["connects"]:
@@ -241,13 +254,29 @@ class Publisher:
             return
         if was:
             log.warning("mqtt: connection lost (%s); queueing in the outbox and reconnecting", rc)
+            self._count_strike(rc)
         elif not self._connack_refused:
             # closed before CONNACK, e.g. TLS 1.3 client-certificate rejection happens after our handshake ends
             self._counts["connect_failures"] += 1
             self._log_failure(f"broker {self.cfg.host}:{self.cfg.effective_port} closed the connection before "
                               f"accepting it ({rc}); check TLS client certificate and broker logs")
 
+    def _count_strike(self, rc: ReasonCode) -> None:
+        """A message the broker cannot digest (e.g. over mosquitto's message_size_limit, answered with a PUBACK
+        code paho rejects) kills every connection before anything is acked; after 3 such connections the oldest
+        in-flight message is the culprit and is dropped, so the queue can never wedge."""
+        code = rc.value if isinstance(rc, ReasonCode) else int(rc)
+        if code in _POISON_CODES and self._mids and self._conn_acks == 0:
+            self._strikes += 1
+            if self._strikes >= _POISON_STRIKES:
+                self._rebuild.set()
+                self._wake.set()
+        else:
+            self._strikes = 0
+
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any) -> None:
+        if mid != self._online_mid:
+            self._conn_acks += 1
         self._acks.append((mid, rc))
         self._wake.set()
 
@@ -280,6 +309,8 @@ class Publisher:
             self._wake.clear()  # before working: a submit during the work re-arms it
             try:
                 self._process_acks()
+                if self._rebuild.is_set():
+                    self._drop_poison()
                 if time.monotonic() >= next_purge:
                     self._outbox.purge_expired()
                     next_purge = time.monotonic() + _PURGE_EVERY_S
@@ -288,6 +319,26 @@ class Publisher:
             except Exception as exc:  # e.g. a disk error: keep going, the rows are still in the outbox
                 log.error("mqtt: sender error: %s", exc, exc_info=log.isEnabledFor(10))
                 time.sleep(0.5)
+
+    def _drop_poison(self) -> None:
+        """Drop the oldest in-flight row and start over with a fresh paho client (paho would resend it forever)."""
+        self._rebuild.clear()
+        self._strikes = 0
+        if not self._mids:
+            return
+        row = next(iter(self._mids.values()))  # dict order = publish order = paho's resend order
+        log.error("mqtt: the broker dropped the connection %d times right after receiving seq %d on %s (%d bytes); "
+                  "dropping that message (over the broker's message size limit or not allowed?)",
+                  _POISON_STRIKES, row.id, row.topic, len(row.payload))
+        old = self._client
+        old.loop_stop()
+        old.disconnect()
+        self._mids.clear()
+        self._acks.clear()
+        self._outbox.release_all()
+        self._outbox.drop(row.id, "broker_disconnect")
+        self._client = self._new_client()
+        transport.start(self._client, self.cfg)
 
     def _fill(self) -> None:
         free = self.cfg.inflight_window - len(self._mids)
