@@ -233,10 +233,7 @@ def test_demo_run_publishes_online_info_tracks_with_attributes_stats_and_sigterm
 ) -> None:
     config, dev = write_config(tmp_path, broker, "[attributes]\nage = true\ngender = true\nrace = false\n")
     sub = Collector(broker.host, broker.port, f"edge-agent/{dev}/#")
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp_path / "notify.sock"))
-    env = agent_env(models_dir, NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="1000000")
-    proc = start_agent(config, env)
+    proc = start_agent(config, agent_env(models_dir))
     running.append(proc)
     try:
         base = f"edge-agent/{dev}"
@@ -276,8 +273,6 @@ def test_demo_run_publishes_online_info_tracks_with_attributes_stats_and_sigterm
         minors = s["minors"]["viewers"] + s["minors"]["passers_by"]
         assert s["viewers"] + s["passers_by"] + minors == s["opportunities_to_see"]
     assert_no_image_data(sub.messages, tmp_path / "state")
-    datagrams = _drain(notify)
-    assert datagrams[0].startswith(b"READY=1") and b"WATCHDOG=1" in datagrams and datagrams[-1] == b"STOPPING=1"
     assert "Traceback" not in err
 
 
@@ -317,7 +312,10 @@ def test_remote_pause_resume_and_bad_commands_keep_the_agent_running(
     config, dev = write_config(tmp_path, broker, NO_ATTRIBUTES)
     base = f"edge-agent/{dev}"
     sub = Collector(broker.host, broker.port, f"{base}/#")
-    proc = start_agent(config, agent_env(models_dir))
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    env = agent_env(models_dir, NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="1000000")
+    proc = start_agent(config, env)
     running.append(proc)
 
     def command(name: str, payload: bytes) -> None:
@@ -371,6 +369,9 @@ def test_remote_pause_resume_and_bad_commands_keep_the_agent_running(
     finally:
         sub.close()
     assert code == 0 and took < 5.0, err[-2000:]
+    datagrams = _drain(notify)  # systemd notify protocol on a real AF_UNIX datagram socket
+    assert datagrams[0] == b"READY=1\nSTATUS=first frame analysed", datagrams[:3]
+    assert b"WATCHDOG=1" in datagrams and datagrams[-1] == b"STOPPING=1"
 
 
 def test_face_clip_runs_to_its_end_with_attributes_printed_and_published(

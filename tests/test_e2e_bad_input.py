@@ -115,3 +115,37 @@ def test_unopenable_camera_is_reported_and_retried_while_the_agent_runs(
     ]
     assert len(errors) >= 2, proc.stderr[-3000:]  # the first failure and at least one retry
     assert "Traceback" not in proc.stderr
+
+
+def test_bad_images_in_a_folder_are_skipped_and_counted_and_the_run_finishes(
+    tmp_path: Path,
+    broker: Any,
+    models_dir: Path,  # noqa: F811 - the fixture imported from test_e2e
+) -> None:
+    import cv2
+    import numpy as np
+    import skimage.data
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    face = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    for i in range(4):
+        cv2.imwrite(str(folder / f"a{i}_face.jpg"), face)
+    (folder / "b_zero.jpg").write_bytes(b"")
+    (folder / "c_text.jpg").write_text("not an image")
+    (folder / "d_truncated.jpg").write_bytes((folder / "a0_face.jpg").read_bytes()[:500])
+    cv2.imwrite(str(folder / "e_grey.png"), cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(folder / "f_bgra.png"), cv2.cvtColor(face, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(folder / "g_tiny.png"), np.zeros((1, 1, 3), np.uint8))
+    config, dev = write_config(tmp_path, broker, NO_ATTRIBUTES)
+    sub = Collector(broker.host, broker.port, f"edge-agent/{dev}/stats")
+    try:
+        proc = _run(["run", "--config", str(config), "--source", str(folder)], agent_env(models_dir), tmp_path)
+        stats = sub.wait_for(lambda t, d: d["cameras"]["cam0"]["frames_processed"] >= 6, 10, "final stats")
+    finally:
+        sub.close()
+    assert proc.returncode == 0, proc.stderr[-3000:]  # ended by itself at the end of the folder
+    cam = stats["cameras"]["cam0"]
+    assert cam["frames_processed"] == 6  # 4 faces + grey + BGRA, normalised to BGR
+    assert cam["frames_bad"] >= 3  # zero-byte, text, truncated (and the 1x1 image) skipped and counted
+    assert "Traceback" not in proc.stderr

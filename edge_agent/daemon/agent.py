@@ -106,6 +106,8 @@ class Agent(ReloadMixin):
             if name == "publisher":
                 for runner in self.runners:
                     runner.flush("shutdown")
+                if self.runners:
+                    self.sink.send(messages.stats(self))  # final figures, also for runs shorter than one interval
                 self._close(name, part, timeout=True)
             else:
                 self._close(name, part)
