@@ -116,7 +116,12 @@ class Agent(ReloadMixin):
     @staticmethod
     def _close(name: str, part: Any, timeout: bool = False) -> None:
         try:
-            part.close(STOP_BUDGET_S / 2) if timeout else part.close()
+            if timeout:
+                part.close(STOP_BUDGET_S / 2)
+            elif name.startswith("camera "):
+                part.close(1.0)  # a read stuck in a driver/stream is left to time out on its own (daemon thread)
+            else:
+                part.close()
         except Exception as exc:  # noqa: BLE001 - keep tearing down the rest
             log.error("closing %s failed: %s", name, exc)
 
