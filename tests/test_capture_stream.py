@@ -37,7 +37,9 @@ def test_stream_recovers_after_the_server_is_killed_and_restarted(mjpeg_server: 
         before = w.stats()["captured"]
         after = [w.latest(5.0) for _ in range(5)]
         st = w.stats()
-    assert all(f is not None and f.index >= before - 1 for f in after)  # new frames flow again
+    # New frames flow again: the slot holds at most the frame before the one being decoded, then newer ones.
+    assert all(f is not None and f.index >= before - 2 for f in after)
+    assert after[-1].index >= before + 2  # type: ignore[union-attr]
     assert seen[:3] == ["online", "stalled", "online"]
     assert st["reopens"] >= 1
 
@@ -56,8 +58,9 @@ def test_stream_that_stops_sending_is_declared_stalled_by_the_watchdog_and_recov
             mjpeg_server.resume()
         wait_for(lambda: w.status.state == "online", 15, "online after the server resumed")
         before = w.stats()["captured"]
-        frame = w.latest(5.0)
-        assert frame is not None and frame.index >= before - 1
+        after = [w.latest(5.0) for _ in range(4)]
+        assert all(f is not None for f in after)
+        assert after[-1].index >= before + 2  # type: ignore[union-attr]
     assert seen[:3] == ["online", "stalled", "online"]
 
 

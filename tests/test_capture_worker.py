@@ -82,7 +82,7 @@ def test_slow_consumer_gets_the_newest_frame_and_missed_frames_are_counted() -> 
 
 
 def test_a_frame_is_returned_at_most_once() -> None:
-    with CameraWorker(camera(fast_demo(2))) as w:
+    with CameraWorker(camera(fast_demo(1))) as w:
         first = w.latest(5.0)
         assert first is not None
         assert w.latest(0) is None
@@ -183,8 +183,9 @@ def test_looping_file_that_vanishes_is_reopened_with_backoff_when_it_returns(tmp
         shutil.copy(backup, clip)
         wait_for(lambda: w.status.state == "online", 10, "online again")
         before = w.stats()["captured"]
-        f = w.latest(5.0)
-        assert f is not None and f.index >= before - 1
+        after = [w.latest(5.0) for _ in range(4)]
+        assert all(f is not None for f in after)
+        assert after[-1].index >= before + 2  # type: ignore[union-attr]
     assert seen[:3] == ["online", "stalled", "online"]
 
 
