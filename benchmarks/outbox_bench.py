@@ -38,9 +38,12 @@ def _broker(workdir: Path) -> Broker:
 
 def _payload(i: int) -> dict[str, Any]:
     # about the size of a track `end` record
-    return {"uptime_s": float(i), "interval_s": 1.0,
-            "publish": {"connected": False, "queue_depth": i, "dropped": {}},
-            "cameras": {"cam1": {"capture_fps": 30.0, "processed_fps": 29.5, "frames_captured": i}}}
+    return {
+        "uptime_s": float(i),
+        "interval_s": 1.0,
+        "publish": {"connected": False, "queue_depth": i, "dropped": {}},
+        "cameras": {"cam1": {"capture_fps": 30.0, "processed_fps": 29.5, "frames_captured": i}},
+    }
 
 
 def _wait(pred: Any, timeout: float) -> bool:
@@ -75,9 +78,15 @@ def replay(tmp: Path, backlog: int, window: int) -> dict[str, Any]:
     pub.close(2)
     sub.close()
     b.stop()
-    return {"backlog": backlog, "inflight_window": window, "drained": ok, "replay_s": round(replay_s, 3),
-            "replay_msg_per_s": round(backlog / replay_s, 1), "submit_msg_per_s": round(submit_rate, 1),
-            "received_unique": received}
+    return {
+        "backlog": backlog,
+        "inflight_window": window,
+        "drained": ok,
+        "replay_s": round(replay_s, 3),
+        "replay_msg_per_s": round(backlog / replay_s, 1),
+        "submit_msg_per_s": round(submit_rate, 1),
+        "received_unique": received,
+    }
 
 
 def outage(tmp: Path, run_s: float, outage_s: float, rate: float) -> dict[str, Any]:
@@ -113,10 +122,18 @@ def outage(tmp: Path, run_s: float, outage_s: float, rate: float) -> dict[str, A
     pub.close(2)
     sub.close()
     b.stop()
-    return {"run_s": run_s, "outage_s": outage_s, "rate_msg_per_s": rate, "accepted": len(accepted),
-            "lost": len(want - set(got)), "duplicates": len(got) - len(set(got)), "peak_queue_depth": peak_depth,
-            "dropped": st["dropped"], "reconnects": st["reconnects"],
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "run_s": run_s,
+        "outage_s": outage_s,
+        "rate_msg_per_s": rate,
+        "accepted": len(accepted),
+        "lost": len(want - set(got)),
+        "duplicates": len(got) - len(set(got)),
+        "peak_queue_depth": peak_depth,
+        "dropped": st["dropped"],
+        "reconnects": st["reconnects"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

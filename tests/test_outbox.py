@@ -135,7 +135,9 @@ def test_refused_row_is_dropped_with_its_reason(ob: Outbox) -> None:
     assert ob.depth == 0 and ob.dropped["refused"] == 1 and [r.id for r in rows] == ids
 
 
-def test_unreadable_file_is_moved_aside_and_a_fresh_queue_starts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_unreadable_file_is_moved_aside_and_a_fresh_queue_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "o.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     box = Outbox(path, OutboxConfig())

@@ -23,8 +23,9 @@ DEVICE = "dev-1"
 
 
 def mqtt_cfg(broker: Broker, **kw: Any) -> MqttConfig:
-    return MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.5,
-                      protocol=broker.protocol, **kw)
+    return MqttConfig(
+        host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.5, protocol=broker.protocol, **kw
+    )
 
 
 @pytest.fixture
@@ -59,8 +60,15 @@ def test_messages_arrive_with_a_valid_envelope_and_payload_schema(broker, collec
     pub = make_publisher(broker)
     pub.start()
     ids = [pub.submit("stats", stats_payload(i), schema="edge-agent/stats/1") for i in range(5)]
-    ids.append(pub.submit("cameras/cam1/status", {"state": "online", "since": "2026-01-01T00:00:00.000Z"},
-                          schema="edge-agent/camera_status/1", camera_id="cam1", retain=True))
+    ids.append(
+        pub.submit(
+            "cameras/cam1/status",
+            {"state": "online", "since": "2026-01-01T00:00:00.000Z"},
+            schema="edge-agent/camera_status/1",
+            camera_id="cam1",
+            retain=True,
+        )
+    )
     assert sub.wait_for(lambda m: len([x for x in m if x.json()["msg_id"] in ids]) == 6)
     docs = [validate(m.payload) for m in sub.messages]  # raises on any schema violation
     ours = [d for d in docs if d["msg_id"] in ids]
@@ -111,10 +119,13 @@ def test_commands_reach_the_callback_and_our_own_results_are_not_echoed(broker, 
     sender = collector_factory(broker, "unused/#")
     time.sleep(0.2)  # SUBACK
     sender.client.publish(f"edge-agent/{DEVICE}/cmd/pause", b'{"id":"r1"}', qos=1).wait_for_publish(5)
-    sender.client.publish(f"edge-agent/other/cmd/pause", b"{}", qos=1).wait_for_publish(5)
+    sender.client.publish("edge-agent/other/cmd/pause", b"{}", qos=1).wait_for_publish(5)
     assert wait(lambda: bool(got))
-    pub.submit("cmd/pause/result", {"command": "pause", "request_id": "r1", "ok": True, "result": None, "error": None},
-               schema="edge-agent/cmd_result/1")
+    pub.submit(
+        "cmd/pause/result",
+        {"command": "pause", "request_id": "r1", "ok": True, "result": None, "error": None},
+        schema="edge-agent/cmd_result/1",
+    )
     assert wait(lambda: pub.stats()["acked"] >= 1)
     time.sleep(0.3)
     assert got == [("cmd/pause", b'{"id":"r1"}')]
@@ -153,8 +164,9 @@ def test_oversize_message_is_dropped_counted_and_the_queue_keeps_flowing(broker,
     assert pub.stats()["dropped"] == {"oversize": 1}
 
 
-def test_message_over_the_brokers_max_packet_size_is_dropped_not_retried(broker_factory, collector_factory,
-                                                                          make_publisher, caplog):
+def test_message_over_the_brokers_max_packet_size_is_dropped_not_retried(
+    broker_factory, collector_factory, make_publisher, caplog
+):
     # mosquitto announces max_packet_size in CONNACK (MQTT v5); sending a larger packet would get us disconnected.
     broker = broker_factory(extra="max_packet_size 2000")
     if not broker.v5:
@@ -172,8 +184,9 @@ def test_message_over_the_brokers_max_packet_size_is_dropped_not_retried(broker_
     assert "dropped" in caplog.text
 
 
-def test_message_that_makes_the_broker_drop_us_is_dropped_after_three_tries(broker_factory, collector_factory,
-                                                                              make_publisher, caplog):
+def test_message_that_makes_the_broker_drop_us_is_dropped_after_three_tries(
+    broker_factory, collector_factory, make_publisher, caplog
+):
     # mosquitto's (deprecated) message_size_limit answers with PUBACK 0x95, which paho treats as a protocol error
     # and disconnects; paho would resend the same message on every reconnect, forever.
     broker = broker_factory(extra="message_size_limit 2000")
@@ -185,8 +198,11 @@ def test_message_that_makes_the_broker_drop_us_is_dropped_after_three_tries(brok
     assert wait(lambda: pub.connected)
     before = pub.submit("stats", stats_payload(0), schema="edge-agent/stats/1")
     assert sub.wait_for(lambda m: bool(m))
-    pub.submit("stats", stats_payload(1) | {"cameras": {f"c{i}": {"reopens": i} for i in range(200)}},
-               schema="edge-agent/stats/1")
+    pub.submit(
+        "stats",
+        stats_payload(1) | {"cameras": {f"c{i}": {"reopens": i} for i in range(200)}},
+        schema="edge-agent/stats/1",
+    )
     after = pub.submit("stats", stats_payload(2), schema="edge-agent/stats/1")
     assert sub.wait_for(lambda m: any(x.json()["msg_id"] == after for x in m), 15)
     assert wait(lambda: pub.stats()["queue_depth"] == 0)

@@ -11,7 +11,7 @@ import pytest
 from edge_agent.publish.schemas import SchemaError, validate
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "mqtt.md"
-BLOCKS = re.findall(r"```json\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S) if DOC.exists() else []
+BLOCKS = re.findall(r"```json\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL) if DOC.exists() else []
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[json.loads(b)["schema"] + f"#{i}" for i, b in enumerate(BLOCKS)])
@@ -21,8 +21,13 @@ def test_documented_example_validates(block: str) -> None:
 
 def test_docs_have_an_example_for_every_device_level_schema() -> None:
     shown = {json.loads(b)["schema"] for b in BLOCKS}
-    assert {"edge-agent/status/1", "edge-agent/info/1", "edge-agent/stats/1", "edge-agent/camera_status/1",
-            "edge-agent/cmd_result/1"} <= shown
+    assert {
+        "edge-agent/status/1",
+        "edge-agent/info/1",
+        "edge-agent/stats/1",
+        "edge-agent/camera_status/1",
+        "edge-agent/cmd_result/1",
+    } <= shown
 
 
 def test_a_wrong_example_would_be_caught() -> None:

@@ -25,8 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def cfg_for(host: str, port: int, protocol: str = "5") -> MqttConfig:
-    return MqttConfig(host=host, port=port, reconnect_min_s=0.1, reconnect_max_s=0.5, keepalive_s=5,
-                      protocol=protocol)  # type: ignore[arg-type]
+    return MqttConfig(host=host, port=port, reconnect_min_s=0.1, reconnect_max_s=0.5, keepalive_s=5, protocol=protocol)  # type: ignore[arg-type]
 
 
 def stats_payload(i: int) -> dict[str, Any]:
@@ -78,8 +77,9 @@ def publishers(tmp_path: Path) -> Iterator[Callable[..., Publisher]]:
         p.close(0.5)
 
 
-def test_broker_outage_delivers_every_accepted_message_in_order_per_topic(persistent_broker, collector_factory,
-                                                                          publishers) -> None:
+def test_broker_outage_delivers_every_accepted_message_in_order_per_topic(
+    persistent_broker, collector_factory, publishers
+) -> None:
     broker = persistent_broker
     sub: Collector = collector_factory(broker, f"edge-agent/{DEVICE}/#", persistent=True)
     pub = publishers(broker)
@@ -156,8 +156,9 @@ def test_sigkill_leaves_the_broker_to_publish_the_retained_offline_will(broker, 
     assert late.messages[0].json()["state"] == "offline"
 
 
-def test_tiny_queue_in_a_long_outage_keeps_the_newest_and_counts_the_dropped(persistent_broker, collector_factory,
-                                                                            publishers) -> None:
+def test_tiny_queue_in_a_long_outage_keeps_the_newest_and_counts_the_dropped(
+    persistent_broker, collector_factory, publishers
+) -> None:
     broker = persistent_broker
     sub = collector_factory(broker, f"edge-agent/{DEVICE}/stats", persistent=True)
     broker.stop()
@@ -193,8 +194,17 @@ def test_live_topics_are_not_starved_behind_a_replayed_backlog(persistent_broker
 
 
 def start_child(mode: str, broker: Broker, state: Path, count: int = 0) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "tests.test_publish_outage", mode, broker.host, str(broker.port), str(state), str(count),
-            broker.protocol]
+    args = [
+        sys.executable,
+        "-m",
+        "tests.test_publish_outage",
+        mode,
+        broker.host,
+        str(broker.port),
+        str(state),
+        str(count),
+        broker.protocol,
+    ]
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=REPO)
 
 

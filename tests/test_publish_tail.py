@@ -19,8 +19,9 @@ def msg(schema: str, body: dict, camera_id: str | None = None) -> bytes:
 
 
 def test_status_line_names_device_topic_schema_seq_and_state() -> None:
-    line = format_line("edge-agent/d1/status", msg("edge-agent/status/1", {"state": "offline", "reason": "shutdown"}),
-                       retained=True)
+    line = format_line(
+        "edge-agent/d1/status", msg("edge-agent/status/1", {"state": "offline", "reason": "shutdown"}), retained=True
+    )
     assert " d1 status status#42 [retained] offline (shutdown)" in line
     assert "\x1b[" not in line
 
@@ -51,12 +52,17 @@ def test_non_json_payload_is_shown_not_fatal() -> None:
 
 
 def test_tail_prints_what_the_agent_publishes(broker, tmp_path: Path) -> None:
-    cfg = MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.5,
-                     protocol=broker.protocol)
+    cfg = MqttConfig(
+        host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.5, protocol=broker.protocol
+    )
     pub = Publisher(cfg, OutboxConfig(), "d1", tmp_path)
     pub.start()
-    pub.submit("info", {"software": {"name": "edge-agent", "version": "0"}, "models": {}, "config_sha256": "0" * 64,
-                        "cameras": []}, schema="edge-agent/info/1", retain=True)
+    pub.submit(
+        "info",
+        {"software": {"name": "edge-agent", "version": "0"}, "models": {}, "config_sha256": "0" * 64, "cameras": []},
+        schema="edge-agent/info/1",
+        retain=True,
+    )
     out = io.StringIO()
     stop = threading.Event()
     raw = io.StringIO()

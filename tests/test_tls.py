@@ -45,10 +45,18 @@ def stats_payload(i: int) -> dict[str, Any]:
 def tls_publisher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Publisher]]:
     made: list[Publisher] = []
 
-    def make(broker: Broker, ca: Path, *, password: str = TLS_PASSWORD, host: str = "localhost", **tls: Any) -> Publisher:
+    def make(
+        broker: Broker, ca: Path, *, password: str = TLS_PASSWORD, host: str = "localhost", **tls: Any
+    ) -> Publisher:
         monkeypatch.setenv("EDGE_AGENT_MQTT_PASSWORD", password)
-        cfg = MqttConfig(host=host, port=broker.port, username=TLS_USER, reconnect_min_s=0.2, reconnect_max_s=0.4,
-                         tls=TlsConfig(enabled=True, ca_file=ca, **tls))
+        cfg = MqttConfig(
+            host=host,
+            port=broker.port,
+            username=TLS_USER,
+            reconnect_min_s=0.2,
+            reconnect_max_s=0.4,
+            tls=TlsConfig(enabled=True, ca_file=ca, **tls),
+        )
         p = Publisher(cfg, OutboxConfig(), TLS_DEVICE, tmp_path / f"state{len(made)}")
         made.append(p)
         return p
@@ -99,8 +107,9 @@ def test_untrusted_server_certificate_is_rejected(tls_broker, tls_material, tls_
     assert len(errors) == 1 and "certificate verify failed" in errors[0], errors
 
 
-def test_publish_outside_the_acl_is_reported_as_refused(tls_broker, tls_material, tls_publisher, collector_factory,
-                                                        caplog):
+def test_publish_outside_the_acl_is_reported_as_refused(
+    tls_broker, tls_material, tls_publisher, collector_factory, caplog
+):
     sub = collector_factory(tls_broker, f"edge-agent/{TLS_DEVICE}/#", setup=watcher(tls_material))
     pub = tls_publisher(tls_broker, tls_material.ca)
     pub.start()
@@ -119,8 +128,9 @@ def test_mutual_tls_needs_the_client_certificate(broker_factory, tls_material, t
         pytest.skip("mosquitto_passwd not installed")
     broker = broker_factory(listener=tls_broker_conf(tmp_path, tls_material, require_certificate=True))
     without = tls_publisher(broker, tls_material.ca)
-    with_cert = tls_publisher(broker, tls_material.ca, cert_file=tls_material.client_cert,
-                              key_file=tls_material.client_key)
+    with_cert = tls_publisher(
+        broker, tls_material.ca, cert_file=tls_material.client_cert, key_file=tls_material.client_key
+    )
     without.start()
     with_cert.start()
     assert wait(lambda: with_cert.connected, 10)
@@ -148,6 +158,10 @@ def test_plaintext_password_is_refused_but_tls_is_accepted(tmp_path, monkeypatch
     monkeypatch.setenv("EDGE_AGENT_MQTT_PASSWORD", TLS_PASSWORD)
     with pytest.raises(ConfigError, match="unencrypted"):
         Publisher(MqttConfig(username=TLS_USER), OutboxConfig(), TLS_DEVICE, tmp_path)
-    ok = Publisher(MqttConfig(username=TLS_USER, tls=TlsConfig(enabled=True, ca_file=tls_material.ca)),
-                   OutboxConfig(), TLS_DEVICE, tmp_path)
+    ok = Publisher(
+        MqttConfig(username=TLS_USER, tls=TlsConfig(enabled=True, ca_file=tls_material.ca)),
+        OutboxConfig(),
+        TLS_DEVICE,
+        tmp_path,
+    )
     ok.close(0)

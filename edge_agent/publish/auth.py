@@ -57,7 +57,9 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext:
     try:
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file) if tls.ca_file else None)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"mqtt.tls.ca_file = '{tls.ca_file}' cannot be loaded ({exc}); expected a PEM CA file") from None
+        raise ConfigError(
+            f"mqtt.tls.ca_file = '{tls.ca_file}' cannot be loaded ({exc}); expected a PEM CA file"
+        ) from None
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3 if tls.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
     ctx.check_hostname = tls.verify_hostname
     ctx.verify_mode = ssl.CERT_REQUIRED  # the chain is always verified; only the name check is optional

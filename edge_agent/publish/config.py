@@ -47,7 +47,9 @@ class MqttConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = Field(default="localhost", min_length=1, description="Broker host name or IP.")
-    port: int | None = Field(default=None, ge=1, le=65535, description="Broker port. Default: 8883 with TLS, else 1883.")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Broker port. Default: 8883 with TLS, else 1883."
+    )
     prefix: str = Field(
         default="edge-agent",
         pattern=r"^[^#+\x00]+$",
@@ -59,7 +61,10 @@ class MqttConfig(BaseModel):
         "and the broker's maximum packet size; 3.1.1 is for brokers without v5 (refusals then go unnoticed).",
     )
     keepalive_s: int = Field(
-        default=30, ge=5, le=3600, description="MQTT keepalive; the broker sends the Last Will after ~1.5x this silence."
+        default=30,
+        ge=5,
+        le=3600,
+        description="MQTT keepalive; the broker sends the Last Will after ~1.5x this silence.",
     )
     username: str | None = Field(
         default=None,

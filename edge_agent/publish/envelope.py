@@ -8,9 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-ENVELOPE_KEYS: frozenset[str] = frozenset(
-    {"schema", "msg_id", "seq", "ts", "device_id", "camera_id", "buffered"}
-)
+ENVELOPE_KEYS: frozenset[str] = frozenset({"schema", "msg_id", "seq", "ts", "device_id", "camera_id", "buffered"})
 SCHEMA_ID_RE = re.compile(r"^edge-agent/[a-z][a-z0-9_]*/[0-9]+$")
 BUFFERED_SUFFIX = b',"buffered":true}'
 

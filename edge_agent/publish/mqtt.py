@@ -89,7 +89,13 @@ class Publisher:
         log.info("mqtt: publishing to %s:%d under %s/", self.cfg.host, self.cfg.effective_port, self.base)
 
     def submit(
-        self, topic_suffix: str, payload: dict[str, Any], *, schema: str, camera_id: str | None = None, retain: bool = False
+        self,
+        topic_suffix: str,
+        payload: dict[str, Any],
+        *,
+        schema: str,
+        camera_id: str | None = None,
+        retain: bool = False,
     ) -> str:
         """Commit one message to the outbox and return its msg_id; delivery happens in the background.
 
@@ -232,7 +238,9 @@ class Publisher:
         self._connected_at = time.time()
         self._connected = True
         self._wake.set()
-        log.info("mqtt: connected to %s:%d; %d message(s) queued", self.cfg.host, self.cfg.effective_port, self._outbox.depth)
+        log.info(
+            "mqtt: connected to %s:%d; %d message(s) queued", self.cfg.host, self.cfg.effective_port, self._outbox.depth
+        )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._counts["connect_failures"] += 1
@@ -258,8 +266,10 @@ class Publisher:
         elif not self._connack_refused:
             # closed before CONNACK, e.g. TLS 1.3 client-certificate rejection happens after our handshake ends
             self._counts["connect_failures"] += 1
-            self._log_failure(f"broker {self.cfg.host}:{self.cfg.effective_port} closed the connection before "
-                              f"accepting it ({rc}); check TLS client certificate and broker logs")
+            self._log_failure(
+                f"broker {self.cfg.host}:{self.cfg.effective_port} closed the connection before "
+                f"accepting it ({rc}); check TLS client certificate and broker logs"
+            )
 
     def _count_strike(self, rc: ReasonCode) -> None:
         """A message the broker cannot digest (e.g. over mosquitto's message_size_limit, answered with a PUBACK
@@ -289,9 +299,15 @@ class Publisher:
         for filt, callback in list(self._subs.items()):
             if mqtt.topic_matches_sub(filt, suffix):
                 try:
-                    callback(suffix, msg.payload)
+                    callback(suffix, bytes(msg.payload))
                 except Exception as exc:  # a handler bug must not kill paho's network thread
-                    log.error("mqtt: handler for %s failed on %s: %s", filt, suffix, exc, exc_info=log.isEnabledFor(10))
+                    log.error(
+                        "mqtt: handler for %s failed on %s: %s",
+                        filt,
+                        suffix,
+                        exc,
+                        exc_info=log.isEnabledFor(logging.DEBUG),
+                    )
 
     def _subscribe_one(self, filt: str) -> None:
         opts = transport.subscribe_options(self.cfg, no_local=True)
@@ -317,7 +333,7 @@ class Publisher:
                 if self._connected:
                     self._fill()
             except Exception as exc:  # e.g. a disk error: keep going, the rows are still in the outbox
-                log.error("mqtt: sender error: %s", exc, exc_info=log.isEnabledFor(10))
+                log.error("mqtt: sender error: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
                 time.sleep(0.5)
 
     def _drop_poison(self) -> None:
@@ -327,9 +343,14 @@ class Publisher:
         if not self._mids:
             return
         row = next(iter(self._mids.values()))  # dict order = publish order = paho's resend order
-        log.error("mqtt: the broker dropped the connection %d times right after receiving seq %d on %s (%d bytes); "
-                  "dropping that message (over the broker's message size limit or not allowed?)",
-                  _POISON_STRIKES, row.id, row.topic, len(row.payload))
+        log.error(
+            "mqtt: the broker dropped the connection %d times right after receiving seq %d on %s (%d bytes); "
+            "dropping that message (over the broker's message size limit or not allowed?)",
+            _POISON_STRIKES,
+            row.id,
+            row.topic,
+            len(row.payload),
+        )
         old = self._client
         old.loop_stop()
         old.disconnect()
@@ -347,8 +368,12 @@ class Publisher:
         for row in self._outbox.take(free):
             data = envelope.mark_buffered(row.payload) if row.created < self._connected_at else row.payload
             if self._max_packet and len(data) + len(row.topic) + 16 > self._max_packet:
-                log.warning("mqtt: seq %d on %s is larger than the broker's maximum packet size %d; dropped",
-                            row.id, row.topic, self._max_packet)
+                log.warning(
+                    "mqtt: seq %d on %s is larger than the broker's maximum packet size %d; dropped",
+                    row.id,
+                    row.topic,
+                    self._max_packet,
+                )
                 self._outbox.drop(row.id, "oversize")
                 continue
             info = self._client.publish(row.topic, data, qos=1, retain=row.retain)
@@ -356,7 +381,9 @@ class Publisher:
                 self._mids[info.mid] = row
                 self._counts["published"] += 1
             else:
-                log.error("mqtt: paho rejected seq %d on %s: %s; dropped", row.id, row.topic, mqtt.error_string(info.rc))
+                log.error(
+                    "mqtt: paho rejected seq %d on %s: %s; dropped", row.id, row.topic, mqtt.error_string(info.rc)
+                )
                 self._outbox.drop(row.id, "publish_error")
 
     def _process_acks(self) -> None:

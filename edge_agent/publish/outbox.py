@@ -154,7 +154,8 @@ class Outbox:
     def _supersede(self, topic: str) -> None:
         """Delete queued (not leased) retained rows of `topic`: a newer state replaces them."""
         cur = self._db.execute(
-            "DELETE FROM messages WHERE topic=? AND retain=1 AND id>? RETURNING size", (topic, self._cursor.get(topic, 0))
+            "DELETE FROM messages WHERE topic=? AND retain=1 AND id>? RETURNING size",
+            (topic, self._cursor.get(topic, 0)),
         )
         sizes = [r[0] for r in cur.fetchall()]
         self._count -= len(sizes)
@@ -189,7 +190,9 @@ class Outbox:
         now = time.monotonic()
         if now - self._last_drop_log.get(reason, -1e9) >= _DROP_LOG_EVERY_S:
             self._last_drop_log[reason] = now
-            log.warning("outbox: dropping messages (%s); %d dropped for this reason so far", reason, self.dropped[reason])
+            log.warning(
+                "outbox: dropping messages (%s); %d dropped for this reason so far", reason, self.dropped[reason]
+            )
 
     # -- sender side ---------------------------------------------------------------------------------------------
 
@@ -244,7 +247,9 @@ class Outbox:
         with self._lock:
             self._leased.clear()
             self._cursor.clear()
-            self._topics = {t: bool(r) for t, r in self._db.execute("SELECT topic, MAX(retain) FROM messages GROUP BY topic")}
+            self._topics = {
+                t: bool(r) for t, r in self._db.execute("SELECT topic, MAX(retain) FROM messages GROUP BY topic")
+            }
 
     def purge_expired(self, now: float | None = None) -> int:
         """Drop non-retained, non-leased rows older than the TTL; returns how many."""

@@ -32,7 +32,7 @@ def load_all() -> dict[str, dict[str, Any]]:
 @lru_cache(maxsize=1)
 def _validators() -> dict[str, Any]:
     try:
-        from jsonschema import Draft202012Validator
+        from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
         from referencing import Registry, Resource
     except ImportError as exc:  # pragma: no cover - device installs
         raise SchemaError(f"schema validation needs jsonschema (pip install 'edge-agent[dev]'): {exc}") from None

@@ -56,17 +56,23 @@ def generic_body(msg: dict[str, Any]) -> str:
 def _stats_body(msg: dict[str, Any]) -> str:
     pub = msg.get("publish", {})
     cams = " ".join(
-        f"{cid}:{c.get('processed_fps', 0):.1f}fps" for cid, c in (msg.get("cameras") or {}).items() if isinstance(c, dict)
+        f"{cid}:{c.get('processed_fps', 0):.1f}fps"
+        for cid, c in (msg.get("cameras") or {}).items()
+        if isinstance(c, dict)
     )
     dropped = sum((pub.get("dropped") or {}).values())
-    return (f"up={msg.get('uptime_s', 0):.0f}s {cams} queue={pub.get('queue_depth', '?')} dropped={dropped} "
-            f"connected={pub.get('connected', '?')}").replace("  ", " ")
+    return (
+        f"up={msg.get('uptime_s', 0):.0f}s {cams} queue={pub.get('queue_depth', '?')} dropped={dropped} "
+        f"connected={pub.get('connected', '?')}"
+    ).replace("  ", " ")
 
 
 register_formatter("stats", _stats_body)
 register_formatter("status", lambda m: f"{m.get('state')}" + (f" ({m['reason']})" if m.get("reason") else ""))
-register_formatter("camera_status", lambda m: f"{m.get('state')} since {m.get('since')}"
-                   + (f" ({m['reason']})" if m.get("reason") else ""))
+register_formatter(
+    "camera_status",
+    lambda m: f"{m.get('state')} since {m.get('since')}" + (f" ({m['reason']})" if m.get("reason") else ""),
+)
 
 
 def format_line(topic: str, payload: bytes, *, retained: bool = False, color: bool = False) -> str:
@@ -74,9 +80,9 @@ def format_line(topic: str, payload: bytes, *, retained: bool = False, color: bo
     now = datetime.now().strftime("%H:%M:%S.%f")[:-3]
     try:
         msg = json.loads(payload)
-        if not isinstance(msg, dict):
-            raise ValueError("not an object")
     except ValueError:
+        msg = None
+    if not isinstance(msg, dict):
         text = payload[:80].decode("utf-8", "replace")
         return f"{_paint(now, 'dim', color)} {topic} (not JSON, {len(payload)} bytes) {text!r}"
     parts = topic.split("/", 2)
@@ -88,8 +94,10 @@ def format_line(topic: str, payload: bytes, *, retained: bool = False, color: bo
     state_color = {"online": "green", "offline": "red", "stalled": "yellow"}.get(str(msg.get("state")), "")
     if state_color:
         body = _paint(body, state_color, color)
-    line = (f"{_paint(now, 'dim', color)} {device} {_paint(suffix, 'cyan', color)} {name}#{msg.get('seq', '?')}"
-            f"{_paint(flags, 'yellow', color)} {body}")
+    line = (
+        f"{_paint(now, 'dim', color)} {device} {_paint(suffix, 'cyan', color)} {name}#{msg.get('seq', '?')}"
+        f"{_paint(flags, 'yellow', color)} {body}"
+    )
     return line if len(line) <= MAX_LINE or color else line[: MAX_LINE - 1] + "…"
 
 
@@ -122,8 +130,12 @@ def tail(
     stop = stop or threading.Event()
     topic_filter = f"{cfg.prefix}/{device_id}/#" if device_id else f"{cfg.prefix}/#"
     inbox: queue.Queue[tuple[str, bytes, bool]] = queue.Queue(maxsize=10_000)
-    client = transport.make_client(cfg, transport.unique_client_id(device_id or "all", "tail"),
-                                   resolve_credentials(cfg), tls_context(cfg.tls) if cfg.tls.enabled else None)
+    client = transport.make_client(
+        cfg,
+        transport.unique_client_id(device_id or "all", "tail"),
+        resolve_credentials(cfg),
+        tls_context(cfg.tls) if cfg.tls.enabled else None,
+    )
 
     def on_connect(c: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         if rc.is_failure:
@@ -139,14 +151,23 @@ def tail(
 
     client.on_connect = on_connect
     client.on_message = on_message
-    client.on_connect_fail = lambda c, u: log.error("tail: cannot connect to %s:%d: %s", cfg.host,
-                                                    cfg.effective_port, c.last_error or "connection failed")
+    client.on_connect_fail = lambda c, u: log.error(
+        "tail: cannot connect to %s:%d: %s", cfg.host, cfg.effective_port, client.last_error or "connection failed"
+    )
     transport.start(client, cfg)
     return _print_loop(inbox, out, stop, raw_json, color, max_messages, timeout_s, client)
 
 
-def _print_loop(inbox: queue.Queue[tuple[str, bytes, bool]], out: TextIO, stop: threading.Event, raw_json: bool,
-                color: bool, max_messages: int | None, timeout_s: float | None, client: Any) -> int:
+def _print_loop(
+    inbox: queue.Queue[tuple[str, bytes, bool]],
+    out: TextIO,
+    stop: threading.Event,
+    raw_json: bool,
+    color: bool,
+    max_messages: int | None,
+    timeout_s: float | None,
+    client: Any,
+) -> int:
     printed = 0
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
@@ -157,8 +178,11 @@ def _print_loop(inbox: queue.Queue[tuple[str, bytes, bool]], out: TextIO, stop: 
                 topic, payload, retained = inbox.get(timeout=0.2)
             except queue.Empty:
                 continue
-            line = json_line(topic, payload, retained=retained) if raw_json else format_line(
-                topic, payload, retained=retained, color=color)
+            line = (
+                json_line(topic, payload, retained=retained)
+                if raw_json
+                else format_line(topic, payload, retained=retained, color=color)
+            )
             try:
                 out.write(line + "\n")
                 out.flush()

@@ -22,8 +22,12 @@ class Client(mqtt.Client):
         if protocol == "5":
             super().__init__(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
         else:  # 3.1.1: a clean session, since the random client id could never resume it anyway
-            super().__init__(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv311,
-                             clean_session=True)
+            super().__init__(
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                protocol=MQTTProtocolVersion.MQTTv311,
+                clean_session=True,
+            )
         self.last_error: BaseException | None = None
 
     def reconnect(self) -> mqtt.MQTTErrorCode:
