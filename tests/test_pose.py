@@ -116,3 +116,21 @@ def test_real_face_photo_is_near_frontal_and_rotating_it_in_plane_changes_only_r
         assert pose.roll - base.roll == pytest.approx(-angle, abs=6.0)
         assert abs(pose.yaw - base.yaw) < 8.0
     det.close()
+
+
+def test_real_face_turned_by_a_known_yaw_is_estimated_in_the_right_direction_and_size() -> None:
+    """The astronaut's photo mapped onto a 3-D head and turned +-20 deg (benchmarks/pose_eval.py's renderer)."""
+    cv2 = pytest.importorskip("cv2")
+    skdata = pytest.importorskip("skimage.data")
+    from benchmarks.pose_eval import best_face, render_yaw
+
+    det = _detector()
+    image = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)[0:260, 110:340]
+    kp0 = best_face(det, image)
+    base = estimate_pose(kp0)
+    for yaw in (-20.0, 20.0):
+        kp = best_face(det, render_yaw(image, kp0, yaw))
+        assert kp is not None, f"no face after turning by {yaw}"
+        change = estimate_pose(kp).yaw - base.yaw
+        assert change == pytest.approx(yaw, abs=8.0)
+    det.close()
