@@ -201,7 +201,7 @@ class CameraWorker:
         except Exception as exc:  # noqa: BLE001 - same as a failed read: count, log once, carry on
             self._rlog.log(logging.WARNING, "grab", "camera %s: read error: %s", self.camera_id, exc)
             ok = False
-        now = time.monotonic()
+        now, ts = time.monotonic(), time.time()  # capture time = when the grab returned, before any decoding
         if self._stop.is_set():
             return
         if not ok:
@@ -215,7 +215,7 @@ class CameraWorker:
             if src.paced and self._interval and now < self._next_due - _DUE_SLACK * self._interval:
                 self._counters.dropped_rate_cap += 1
                 return
-        self._decode_and_publish(now)
+        self._decode_and_publish(now, ts)
 
     def _wait_for_consumer(self) -> bool:
         """Unpaced sources: wait until the slot is empty and the fps cap allows a frame; False if stopping."""
@@ -232,8 +232,7 @@ class CameraWorker:
             self._waiting_consumer = False
         return not self._stop.is_set()
 
-    def _decode_and_publish(self, now: float) -> None:
-        ts = time.time()
+    def _decode_and_publish(self, now: float, ts: float) -> None:
         try:
             raw = self._source.retrieve()
         except BadFrame as bad:
