@@ -20,6 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge_agent.config.errors import ConfigError
 from edge_agent.publish import envelope, transport
 from edge_agent.publish.auth import resolve_credentials, tls_context
 from edge_agent.publish.config import MqttConfig, OutboxConfig
@@ -50,7 +51,7 @@ class Publisher:
 
     def __init__(self, cfg: MqttConfig, outbox_cfg: OutboxConfig, device_id: str, state_dir: Path) -> None:
         if not _SUFFIX_RE.match(device_id) or "/" in device_id:
-            raise MessageError(f"device id {device_id!r} cannot be used in an MQTT topic")
+            raise ConfigError(f"agent.device_id = {device_id!r} cannot be used in an MQTT topic (no / + # allowed)")
         self.cfg = cfg
         self.device_id = device_id
         self.base = f"{cfg.prefix}/{device_id}"
@@ -133,7 +134,7 @@ class Publisher:
         if not _FILTER_RE.match(topic_suffix_filter):
             raise MessageError(f"topic filter {topic_suffix_filter!r} is not a valid MQTT filter")
         self._subs[topic_suffix_filter] = callback
-        if self._connected:
+        if self._client.is_connected():  # else on_connect subscribes (a duplicate SUBSCRIBE is harmless)
             self._subscribe_one(topic_suffix_filter)
 
     def stats(self) -> dict[str, Any]:
@@ -145,7 +146,7 @@ class Publisher:
             "queue_bytes": self._outbox.size_bytes,
             "inflight": len(self._mids),
             "oldest_queued_age_s": None if oldest is None else round(max(0.0, time.time() - oldest), 3),
-            "dropped": dict(self._outbox.dropped),
+            "dropped": self._outbox.dropped_snapshot(),
             "superseded": self._outbox.superseded,
             "last_seq": self._outbox.last_seq,
             **self._counts,

@@ -77,6 +77,7 @@ class Outbox:
         self._leased: set[int] = set()
         self._rr = 0
         self.dropped: Counter[str] = Counter()
+        self._count_lock = threading.Lock()  # note_drop runs with and without self._lock held
         self._last_drop_log: dict[str, float] = {}
         self.superseded = 0
         if self._count:
@@ -136,7 +137,7 @@ class Outbox:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
-                self.dropped["store_error"] += 1
+                self.note_drop("store_error")
                 raise OutboxError(f"outbox {self.path}: cannot store message: {exc}") from None
             self._seq = seq
             self._count += 1
@@ -186,7 +187,8 @@ class Outbox:
 
     def note_drop(self, reason: str, n: int = 1) -> None:
         """Count dropped messages; log the first of each reason, then at most one summary per minute."""
-        self.dropped[reason] += n
+        with self._count_lock:
+            self.dropped[reason] += n
         now = time.monotonic()
         if now - self._last_drop_log.get(reason, -1e9) >= _DROP_LOG_EVERY_S:
             self._last_drop_log[reason] = now
@@ -266,6 +268,11 @@ class Outbox:
                 total += self._delete(victims, "ttl")
 
     # -- introspection -------------------------------------------------------------------------------------------
+
+    def dropped_snapshot(self) -> dict[str, int]:
+        """A copy of the drop counters, safe to take while other threads drop messages."""
+        with self._count_lock:
+            return dict(self.dropped)
 
     @property
     def depth(self) -> int:
