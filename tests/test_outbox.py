@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge_agent.publish.config import OutboxConfig
 from edge_agent.publish.outbox import Outbox
@@ -183,4 +185,45 @@ def test_sigkill_while_writing_loses_no_committed_message(tmp_path: Path) -> Non
     assert box.depth == len(present)
     assert [r.id for r in box.take(len(present))] == sorted(present)
     assert put(box, "t")[0] > reported[-1]  # seq never reused after a crash
+    box.close()
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("normal", 1), ("full", 2)])
+def test_synchronous_mode_is_applied(tmp_path: Path, mode: str, expected: int) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", OutboxConfig(synchronous=mode))
+    assert box._db.execute("PRAGMA synchronous").fetchone()[0] == expected
+    box.close()
+
+
+OPS = st.lists(
+    st.tuples(st.sampled_from(["put", "put", "put", "take", "ack", "drop"]), st.sampled_from(["a", "b", "s"])),
+    max_size=60,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_counters_match_the_file_and_rows_are_offered_once_in_fifo_order(tmp_path: Path, ops) -> None:
+    path = tmp_path / f"h{time.monotonic_ns()}.sqlite3"
+    box = Outbox(path, OutboxConfig(max_messages=12))
+    leased: list[int] = []
+    offered: dict[str, list[int]] = {}
+    done: set[int] = set()
+    for op, topic in ops:
+        if op == "put":
+            box.put(topic, lambda s: b"x" * (s % 7 + 1), retain=topic == "s", created=time.time())
+        elif op == "take":
+            for r in box.take(3):
+                assert r.id not in done
+                offered.setdefault(r.topic, []).append(r.id)
+                leased.append(r.id)
+        elif leased:
+            row_id = leased.pop(0)
+            box.ack([row_id]) if op == "ack" else box.drop(row_id, "refused")
+            done.add(row_id)
+        rows = box._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages").fetchone()
+        assert (box.depth, box.size_bytes) == (rows[0], rows[1])
+        assert box.depth <= 12 + 1  # + the retained row, which is never evicted, when all else is in flight
+    for ids in offered.values():
+        assert ids == sorted(set(ids))  # FIFO per topic, never offered twice
     box.close()
