@@ -44,7 +44,10 @@ def geometry_eval(n: int = 1000, seed: int = 0) -> dict[str, float]:
         err_yaw.append(abs(pose.yaw - yaw))
         err_pitch.append(abs(pose.pitch - pitch))
     return {
-        "n": n, "failed": failed, "yaw_mae": float(np.mean(err_yaw)), "yaw_p90": float(np.percentile(err_yaw, 90)),
+        "n": n,
+        "failed": failed,
+        "yaw_mae": float(np.mean(err_yaw)),
+        "yaw_p90": float(np.percentile(err_yaw, 90)),
         "pitch_mae": float(np.mean(err_pitch)),
     }
 
@@ -147,18 +150,20 @@ def real_eval(detector, faces: list[tuple[str, np.ndarray]]) -> dict[str, object
     slope = float(np.polyfit(applied, measured, 1)[0]) if len(pairs) > 2 else float("nan")
     all_err = [e for y in YAWS if y for e in per_yaw[y]]
     return {
-        "faces": used, "lost": lost, "slope": slope, "yaw_mae": float(np.mean(all_err)) if all_err else float("nan"),
+        "faces": used,
+        "lost": lost,
+        "slope": slope,
+        "yaw_mae": float(np.mean(all_err)) if all_err else float("nan"),
         "per_yaw": {y: float(np.mean(v)) if v else float("nan") for y, v in per_yaw.items() if y},
         "within_25": {y: float(np.mean(v)) if v else float("nan") for y, v in per_yaw.items() if y and abs(y) <= 20},
     }
 
 
 def make_detector(models_dir: Path | None):
+    import edge_agent.detect.blazeface  # noqa: F401 - registers the detector
     from edge_agent import models_store
     from edge_agent.detect.base import create_detector
     from edge_agent.detect.config import DetectorConfig
-
-    import edge_agent.detect.blazeface  # noqa: F401 - registers the detector
 
     cache = models_dir or Path.home() / ".cache" / "edge-agent-test-models"
     models_store.pull(cache)
@@ -175,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     geo = geometry_eval(seed=args.seed)
-    print(f"geometry: {geo['n']} varied generic faces, yaw MAE {geo['yaw_mae']:.2f} deg "
-          f"(p90 {geo['yaw_p90']:.2f}), pitch MAE {geo['pitch_mae']:.2f} deg, {geo['failed']} failed fits")
+    print(
+        f"geometry: {geo['n']} varied generic faces, yaw MAE {geo['yaw_mae']:.2f} deg "
+        f"(p90 {geo['yaw_p90']:.2f}), pitch MAE {geo['pitch_mae']:.2f} deg, {geo['failed']} failed fits"
+    )
     kp = face_keypoints(15.0, 5.0)
     t1 = time.perf_counter()
     for _ in range(2000):
@@ -188,10 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     res = real_eval(detector, real_faces(shared, args.faces, args.seed))
     detector.close()
     per = "  ".join(f"{y:+d}:{e:.1f}" for y, e in res["per_yaw"].items())
-    print(f"real faces turned by a known yaw: {res['faces']} photos x {len(YAWS) - 1} yaws, "
-          f"{res['lost']} renders without a face")
-    print(f"  yaw MAE {res['yaw_mae']:.2f} deg over +-10..40; MAE within +-20: "
-          f"{np.nanmean(list(res['within_25'].values())):.2f} deg; slope measured/applied {res['slope']:.2f}")
+    print(
+        f"real faces turned by a known yaw: {res['faces']} photos x {len(YAWS) - 1} yaws, "
+        f"{res['lost']} renders without a face"
+    )
+    print(
+        f"  yaw MAE {res['yaw_mae']:.2f} deg over +-10..40; MAE within +-20: "
+        f"{np.nanmean(list(res['within_25'].values())):.2f} deg; slope measured/applied {res['slope']:.2f}"
+    )
     print(f"  MAE by applied yaw: {per}")
     print(f"({time.perf_counter() - t0:.0f} s; shared data {'used' if shared else 'absent: astronaut only'})")
     return 0

@@ -18,8 +18,9 @@ from edge_agent.track.tracker import Tracker
 FPS = 10.0
 
 
-def meter_over(yaws: list[float | None], cfg: AttentionConfig | None = None, max_gap_s: float = 0.5,
-               t0: float = 0.0) -> AttentionMeter:
+def meter_over(
+    yaws: list[float | None], cfg: AttentionConfig | None = None, max_gap_s: float = 0.5, t0: float = 0.0
+) -> AttentionMeter:
     """Feed one observation per frame; None = the face was not observed in that frame."""
     m = AttentionMeter(cfg or AttentionConfig(smoothing_s=0.0), max_gap_s)
     for i, yaw in enumerate(yaws):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from edge_agent.analytics.audience import AudienceMonitor, dominant
 from edge_agent.analytics.config import AnalyticsConfig, AudienceConfig
 from edge_agent.analytics.engine import CameraAnalytics
@@ -15,8 +17,9 @@ SPEC = HeadSpec(labels={"gender": GENDER})
 T0 = 1_800_000_000.0
 
 
-def view(tid: str, looking: bool, gender: str = "female", p: float = 0.9, minor: bool | None = False,
-         dwell: float = 1.0) -> TrackView:
+def view(
+    tid: str, looking: bool, gender: str = "female", p: float = 0.9, minor: bool | None = False, dwell: float = 1.0
+) -> TrackView:
     attrs = AttributeEstimate(minor=True) if minor else AttributeEstimate(gender=HeadEstimate(gender, p), minor=minor)
     return TrackView(tid, T0, dwell, looking, 0.0, Box(0, 0, 10, 10), attrs)
 
@@ -37,7 +40,7 @@ def test_changes_are_rate_limited_and_the_latest_state_still_arrives() -> None:
             sent.append((i / 30, msg))
     times = [t for t, _ in sent]
     assert len([t for t in times if t < 3.0]) <= 3 * 4
-    assert all(b - a >= 0.25 - 1e-9 for a, b in zip(times, times[1:]))
+    assert all(b - a >= 0.25 - 1e-9 for a, b in pairwise(times))
     assert mon.suppressed > 0
     last_t, last = sent[-1]
     assert last["looking"] == [] and last_t <= 3.0 + 0.25 + 1e-9  # the held-back final state is delivered
@@ -63,8 +66,13 @@ def test_a_new_looker_is_reported_within_a_second_of_turning_to_the_screen() -> 
 
 
 def test_dominant_group_is_the_most_frequent_known_label_among_adult_lookers() -> None:
-    lookers = [view("1" * 16, True, "female"), view("2" * 16, True, "male"), view("3" * 16, True, "female"),
-               view("4" * 16, True, "male", minor=True), view("5" * 16, True, "unknown", p=0.5)]
+    lookers = [
+        view("1" * 16, True, "female"),
+        view("2" * 16, True, "male"),
+        view("3" * 16, True, "female"),
+        view("4" * 16, True, "male", minor=True),
+        view("5" * 16, True, "unknown", p=0.5),
+    ]
     assert dominant(lookers) == {"gender": "female"}
     assert dominant([view("4" * 16, True, minor=True)]) is None
     tie = [view("1" * 16, True, "female", p=0.7), view("2" * 16, True, "male", p=0.95)]

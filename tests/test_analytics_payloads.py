@@ -27,8 +27,9 @@ T0 = 1_800_000_000.0
 
 
 def spec(*heads: str) -> HeadSpec:
-    return HeadSpec(labels={h: ALL[h] for h in heads}, age_group_edges=EDGES if "age" in heads else (),
-                    age_years="age" in heads)
+    return HeadSpec(
+        labels={h: ALL[h] for h in heads}, age_group_edges=EDGES if "age" in heads else (), age_years="age" in heads
+    )
 
 
 def adult() -> Attributes:
@@ -60,8 +61,15 @@ def scene(heads: HeadSpec) -> list[Outgoing]:
 
 
 def wrap(msg: Outgoing, seq: int) -> dict:
-    data = envelope.encode(msg.payload, schema=msg.schema, msg_id=envelope.new_msg_id(), seq=seq, ts=T0,
-                           device_id="dev-1", camera_id="cam0")
+    data = envelope.encode(
+        msg.payload,
+        schema=msg.schema,
+        msg_id=envelope.new_msg_id(),
+        seq=seq,
+        ts=T0,
+        device_id="dev-1",
+        camera_id="cam0",
+    )
     return json.loads(data)
 
 
@@ -131,8 +139,14 @@ def test_the_small_face_reports_unknown_for_every_head() -> None:
     ],
 )
 def test_the_tracks_schema_rejects_what_must_never_be_sent(mutate) -> None:
-    end = next(m for m in scene(spec("age", "gender")) if m.topic == "tracks" and m.payload["event"] == "end"
-               and "attributes" in m.payload and m.payload["attributes"]["gender"]["label"] != "unknown")
+    end = next(
+        m
+        for m in scene(spec("age", "gender"))
+        if m.topic == "tracks"
+        and m.payload["event"] == "end"
+        and "attributes" in m.payload
+        and m.payload["attributes"]["gender"]["label"] != "unknown"
+    )
     good = wrap(end, 1)
     schemas.validate(good)
     bad = json.loads(json.dumps(good))

@@ -9,20 +9,45 @@ from edge_agent.analytics.summary import IntervalSummarizer, ModelInfo
 from edge_agent.track.events import UNKNOWN, AttributeEstimate, HeadEstimate, HeadSpec, TrackEnd
 
 AGE = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
-SPEC = HeadSpec(labels={"age": AGE, "gender": ("male", "female")}, age_group_edges=(0, 3, 10, 20, 30, 40, 50, 60, 70),
-                age_years=True)
+SPEC = HeadSpec(
+    labels={"age": AGE, "gender": ("male", "female")},
+    age_group_edges=(0, 3, 10, 20, 30, 40, 50, 60, 70),
+    age_years=True,
+)
 MODEL = ModelInfo("attributes-int8", "1.2.0", "ab" * 32)
 T0 = 1_800_000_040.0  # 40 s into a minute
 
 
-def visit(dwell: float, attention: float = 0.0, age: str = "30-39", gender: str = "female", minor: bool = False,
-          short: bool = False, first: float | None = None) -> TrackEnd:
+def visit(
+    dwell: float,
+    attention: float = 0.0,
+    age: str = "30-39",
+    gender: str = "female",
+    minor: bool = False,
+    short: bool = False,
+    first: float | None = None,
+) -> TrackEnd:
     viewer = attention > 0 and not short
-    attrs = AttributeEstimate(minor=True) if minor else AttributeEstimate(
-        age=HeadEstimate(age, 0.6), gender=HeadEstimate(gender, 0.9), minor=False)
-    return TrackEnd(track_id="0" * 16, ts=T0, start_ts=T0 - dwell, dwell_s=dwell, samples=10, attention_s=attention,
-                    glances=1 if attention else 0, time_to_first_glance_s=first, viewer=viewer, short=short,
-                    reconnects=0, attributes=attrs, reason="gone")
+    attrs = (
+        AttributeEstimate(minor=True)
+        if minor
+        else AttributeEstimate(age=HeadEstimate(age, 0.6), gender=HeadEstimate(gender, 0.9), minor=False)
+    )
+    return TrackEnd(
+        track_id="0" * 16,
+        ts=T0,
+        start_ts=T0 - dwell,
+        dwell_s=dwell,
+        samples=10,
+        attention_s=attention,
+        glances=1 if attention else 0,
+        time_to_first_glance_s=first,
+        viewer=viewer,
+        short=short,
+        reconnects=0,
+        attributes=attrs,
+        reason="gone",
+    )
 
 
 def summarizer(**kw) -> IntervalSummarizer:
@@ -57,10 +82,18 @@ def test_summary_arithmetic_over_a_scripted_sequence_of_visits() -> None:
     assert out["attention_s"] == {"total": 26.0, "average": pytest.approx(26 / 6, abs=1e-3), "average_per_viewer": 13.0}
     assert out["time_to_first_glance_s"] == {"average": 2.0}
     buckets = {(b["min_s"], b["max_s"]): (b["viewers"], b["passers_by"]) for b in out["dwell_buckets"]}
-    assert buckets == {(0.0, 5.0): (0, 2), (5.0, 15.0): (1, 1), (15.0, 30.0): (0, 0), (30.0, 60.0): (1, 0),
-                       (60.0, None): (0, 1)}
-    assert out["gender"] == {"male": {"viewers": 1, "passers_by": 0}, "female": {"viewers": 1, "passers_by": 3},
-                             UNKNOWN: {"viewers": 0, "passers_by": 1}}
+    assert buckets == {
+        (0.0, 5.0): (0, 2),
+        (5.0, 15.0): (1, 1),
+        (15.0, 30.0): (0, 0),
+        (30.0, 60.0): (1, 0),
+        (60.0, None): (0, 1),
+    }
+    assert out["gender"] == {
+        "male": {"viewers": 1, "passers_by": 0},
+        "female": {"viewers": 1, "passers_by": 3},
+        UNKNOWN: {"viewers": 0, "passers_by": 1},
+    }
     assert out["age"]["20-29"] == {"viewers": 1, "passers_by": 0}
     assert out["age"]["30-39"] == {"viewers": 1, "passers_by": 2}
     assert out["age"]["50-59"] == {"viewers": 0, "passers_by": 1}

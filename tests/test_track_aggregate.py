@@ -24,8 +24,12 @@ def acc(spec: HeadSpec = SPEC, **kw) -> AttributeAccumulator:
 
 def noisy_attrs(rng: np.random.Generator, gender_p: float, age_top: int = 4) -> Attributes:
     g = float(np.clip(gender_p + rng.normal(0, 0.25), 0.01, 0.99))
-    return Attributes(age=head(AGE, age_top, 0.5), age_years=35.0 + rng.normal(0, 5),
-                      gender=HeadResult(GENDER, (1 - g, g)), race=head(RACE, 2, 0.7))
+    return Attributes(
+        age=head(AGE, age_top, 0.5),
+        age_years=35.0 + rng.normal(0, 5),
+        gender=HeadResult(GENDER, (1 - g, g)),
+        race=head(RACE, 2, 0.7),
+    )
 
 
 def test_noisy_frames_give_one_stable_answer_that_does_not_flip() -> None:
@@ -97,8 +101,12 @@ def test_a_track_with_no_attributes_at_all_is_unknown_no_samples() -> None:
 def test_a_child_gets_no_attributes_only_the_minor_flag() -> None:
     a = acc(min_age_years=18)
     for _ in range(5):
-        a.add(Attributes(age=head(AGE, 1, 0.7), age_years=6.0, gender=head(GENDER, 1, 0.9),
-                         race=head(RACE, 0, 0.9)), 120, 0.9, None)
+        a.add(
+            Attributes(age=head(AGE, 1, 0.7), age_years=6.0, gender=head(GENDER, 1, 0.9), race=head(RACE, 0, 0.9)),
+            120,
+            0.9,
+            None,
+        )
     est = a.estimate()
     assert est.minor is True
     assert est.age is None and est.gender is None and est.race is None and est.age_years is None

@@ -51,7 +51,7 @@ def test_two_faces_side_by_side_get_two_tracks_that_do_not_swap() -> None:
     assert len(of(events, TrackNew)) == 2
     views = sorted(tracker.present(), key=lambda v: v.box.x1)
     left, right = views
-    assert left.box.center[0] < 200 < 300 < right.box.center[0]
+    assert left.box.center[0] < 200 and right.box.center[0] > 300
     new = {e.track_id: e.box.center[0] for e in of(events, TrackNew)}
     assert new[left.track_id] < new[right.track_id]
 

@@ -74,7 +74,9 @@ class AttentionMeter:
     def _within_limits(self) -> bool:
         assert self._yaw is not None and self._pitch is not None
         extra = self._cfg.hysteresis_deg if self.looking else 0.0
-        return abs(self._yaw) <= self._cfg.yaw_limit_deg + extra and abs(self._pitch) <= self._cfg.pitch_limit_deg + extra
+        return (
+            abs(self._yaw) <= self._cfg.yaw_limit_deg + extra and abs(self._pitch) <= self._cfg.pitch_limit_deg + extra
+        )
 
     def _open_spell(self) -> float:
         return self._spell_last - self._spell_start if self.looking else 0.0

@@ -28,12 +28,12 @@ def dominant(lookers: Sequence[TrackView]) -> dict[str, str] | None:
     heads = {h for v in adults for h in v.attributes.heads()}
     for head in sorted(heads):
         count: Counter[str] = Counter()
-        weight: Counter[str] = Counter()
+        weight: dict[str, float] = {}
         for v in adults:
             est = v.attributes.heads().get(head)
             if est is not None and est.label != UNKNOWN:
                 count[est.label] += 1
-                weight[est.label] += est.p or 0.0
+                weight[est.label] = weight.get(est.label, 0.0) + (est.p or 0.0)
         if count:
             out[head] = max(count, key=lambda lab: (count[lab], weight[lab], lab))
     return out
@@ -41,7 +41,9 @@ def dominant(lookers: Sequence[TrackView]) -> dict[str, str] | None:
 
 def _person(v: TrackView) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "track_id": v.track_id, "looking": v.looking, "dwell_s": round(v.dwell_s, 2),
+        "track_id": v.track_id,
+        "looking": v.looking,
+        "dwell_s": round(v.dwell_s, 2),
         "attention_s": round(v.attention_s, 2),
     }
     attrs = v.attributes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -10,17 +12,24 @@ class AttentionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    yaw_limit_deg: float = Field(25.0, gt=0.0, le=90.0, description="Looking while |yaw| stays within this.")
-    pitch_limit_deg: float = Field(20.0, gt=0.0, le=90.0, description="Looking while |pitch| stays within this.")
+    yaw_limit_deg: float = Field(default=25.0, gt=0.0, le=90.0, description="Looking while |yaw| stays within this.")
+    pitch_limit_deg: float = Field(
+        default=20.0, gt=0.0, le=90.0, description="Looking while |pitch| stays within this."
+    )
     hysteresis_deg: float = Field(
-        5.0, ge=0.0, le=30.0,
+        default=5.0,
+        ge=0.0,
+        le=30.0,
         description="Once looking, the face must turn this much past a limit to stop looking (no flicker).",
     )
     smoothing_s: float = Field(
-        0.15, ge=0.0, le=5.0, description="Time constant of the yaw/pitch smoothing (exponential); 0 = none."
+        default=0.15, ge=0.0, le=5.0, description="Time constant of the yaw/pitch smoothing (exponential); 0 = none."
     )
     min_glance_s: float = Field(
-        0.3, ge=0.0, le=10.0, description="A looking spell shorter than this is not a glance and adds no attention."
+        default=0.3,
+        ge=0.0,
+        le=10.0,
+        description="A looking spell shorter than this is not a glance and adds no attention.",
     )
 
 
@@ -30,9 +39,9 @@ class VisitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_dwell_s: float = Field(
-        1.0, ge=0.0, description="Visits shorter than this are passers-by even if they glanced."
+        default=1.0, ge=0.0, description="Visits shorter than this are passers-by even if they glanced."
     )
-    min_samples: int = Field(3, ge=1, description="Visits with fewer face detections than this are passers-by.")
+    min_samples: int = Field(default=3, ge=1, description="Visits with fewer face detections than this are passers-by.")
 
 
 class SummaryConfig(BaseModel):
@@ -40,9 +49,11 @@ class SummaryConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Publish interval summaries.")
+    enabled: bool = Field(default=True, description="Publish interval summaries.")
     interval_s: float = Field(
-        60.0, ge=1.0, le=86400.0,
+        default=60.0,
+        ge=1.0,
+        le=86400.0,
         description="Summary period; intervals are aligned to multiples of it since the epoch (UTC).",
     )
     dwell_buckets_s: list[float] = Field(
@@ -53,7 +64,7 @@ class SummaryConfig(BaseModel):
     @field_validator("dwell_buckets_s")
     @classmethod
     def _increasing(cls, v: list[float]) -> list[float]:
-        if not v or any(b <= 0 for b in v) or any(b2 <= b1 for b1, b2 in zip(v, v[1:])):
+        if not v or any(b <= 0 for b in v) or any(b2 <= b1 for b1, b2 in pairwise(v)):
             raise ValueError("dwell_buckets_s must be a non-empty list of increasing positive seconds")
         return v
 
@@ -63,10 +74,12 @@ class AudienceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Publish the live audience.")
-    max_rate_hz: float = Field(4.0, gt=0.0, le=30.0, description="At most this many audience messages per second.")
+    enabled: bool = Field(default=True, description="Publish the live audience.")
+    max_rate_hz: float = Field(
+        default=4.0, gt=0.0, le=30.0, description="At most this many audience messages per second."
+    )
     heartbeat_s: float = Field(
-        0.0, ge=0.0, description="Re-send an unchanged audience after this many seconds (0 = only on change)."
+        default=0.0, ge=0.0, description="Re-send an unchanged audience after this many seconds (0 = only on change)."
     )
 
 

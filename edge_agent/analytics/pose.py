@@ -68,7 +68,9 @@ def pose_from_rotation(rot: np.ndarray) -> Pose:
     return Pose(yaw=yaw, pitch=pitch, roll=roll)
 
 
-def project(points_mm: np.ndarray, rot: np.ndarray, tvec: np.ndarray, focal: float, centre: tuple[float, float]) -> np.ndarray:
+def project(
+    points_mm: np.ndarray, rot: np.ndarray, tvec: np.ndarray, focal: float, centre: tuple[float, float]
+) -> np.ndarray:
     """Pinhole projection of model points after rotation and translation (for tests and the evaluation)."""
     cam = points_mm @ rot.T + tvec.reshape(1, 3)
     return np.stack([focal * cam[:, 0] / cam[:, 2] + centre[0], focal * cam[:, 1] / cam[:, 2] + centre[1]], axis=1)

@@ -105,11 +105,18 @@ class IntervalSummarizer:
         attention = sum(e.attention_s for e in adults)
         firsts = [e.time_to_first_glance_s for e in adults if e.viewer and e.time_to_first_glance_s is not None]
         out: dict[str, Any] = {
-            "interval_start": iso(start), "interval_end": iso(end), "interval_s": self._cfg.interval_s,
-            "partial": partial, "model": None if self._model is None else self._model.payload(),
+            "interval_start": iso(start),
+            "interval_end": iso(end),
+            "interval_s": self._cfg.interval_s,
+            "partial": partial,
+            "model": None if self._model is None else self._model.payload(),
             "heads": list(self._spec.heads),
-            "opportunities_to_see": len(self._ends), "viewers": viewers, "passers_by": len(adults) - viewers,
-            "short_visits": sum(1 for e in adults if e.short), "minors": minors, "present_at_end": present,
+            "opportunities_to_see": len(self._ends),
+            "viewers": viewers,
+            "passers_by": len(adults) - viewers,
+            "short_visits": sum(1 for e in adults if e.short),
+            "minors": minors,
+            "present_at_end": present,
             "dwell_s": {"total": round(dwell, 3), "average": round(dwell / len(adults), 3) if adults else 0.0},
             "attention_s": {
                 "total": round(attention, 3),
@@ -125,11 +132,12 @@ class IntervalSummarizer:
 
     def _buckets(self, adults: list[TrackEnd]) -> list[dict[str, Any]]:
         edges = [0.0, *self._cfg.dwell_buckets_s]
-        rows = [{"min_s": lo, "max_s": hi, **_split()} for lo, hi in zip(edges, [*edges[1:], None])]
+        uppers: list[float | None] = [*edges[1:], None]
+        counts = [_split() for _ in edges]
         for e in adults:
             i = sum(1 for hi in self._cfg.dwell_buckets_s if e.dwell_s >= hi)
-            rows[i]["viewers" if e.viewer else "passers_by"] += 1
-        return rows
+            counts[i]["viewers" if e.viewer else "passers_by"] += 1
+        return [{"min_s": lo, "max_s": hi, **c} for lo, hi, c in zip(edges, uppers, counts, strict=True)]
 
     @staticmethod
     def _by_label(head: str, labels: tuple[str, ...], adults: list[TrackEnd]) -> dict[str, dict[str, int]]:

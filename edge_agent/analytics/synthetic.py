@@ -44,4 +44,6 @@ def make_face(
     """A Face whose box and keypoints agree with the requested centre, size and pose (pose left to the tracker)."""
     box = Box(cx - width / 2, cy - width * 0.6, cx + width / 2, cy + width * 0.6)
     kp = face_keypoints(yaw, pitch, centre=(cx, cy), width_px=width)
-    return Face(detection=Detection(box=box, score=score, keypoints=kp), attributes=attributes, pose=None, face_px=width)
+    return Face(
+        detection=Detection(box=box, score=score, keypoints=kp), attributes=attributes, pose=None, face_px=width
+    )

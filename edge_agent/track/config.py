@@ -10,9 +10,11 @@ class HeadConfidence(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    age: float = Field(0.3, ge=0.0, le=1.0, description="Age group (9 classes, so a lower bar than binary heads).")
-    gender: float = Field(0.6, ge=0.0, le=1.0, description="Gender.")
-    race: float = Field(0.5, ge=0.0, le=1.0, description="Race (only used when the race head is enabled).")
+    age: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Age group (9 classes, so a lower bar than binary heads)."
+    )
+    gender: float = Field(default=0.6, ge=0.0, le=1.0, description="Gender.")
+    race: float = Field(default=0.5, ge=0.0, le=1.0, description="Race (only used when the race head is enabled).")
 
     def for_head(self, head: str) -> float:
         """Threshold of `head`, 0 for a head this model does not know."""
@@ -25,55 +27,67 @@ class TrackerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     iou_threshold: float = Field(
-        0.3, gt=0.0, le=1.0, description="Minimum box IoU to continue a track from one frame to the next."
+        default=0.3, gt=0.0, le=1.0, description="Minimum box IoU to continue a track from one frame to the next."
     )
     max_missed_s: float = Field(
-        0.5, gt=0.0, le=10.0,
+        default=0.5,
+        gt=0.0,
+        le=10.0,
         description="A track missed for up to this long is still matched by IoU and still counts as present.",
     )
     visit_gap_s: float = Field(
-        2.0, gt=0.0, le=60.0,
+        default=2.0,
+        gt=0.0,
+        le=60.0,
         description="A track that vanishes for less than this and reappears nearby is the same visit; "
         "after it the visit ends. Must be >= max_missed_s.",
     )
     reconnect_distance: float = Field(
-        1.5, gt=0.0, le=10.0,
+        default=1.5,
+        gt=0.0,
+        le=10.0,
         description="'Nearby' for reconnecting a lost track: centre distance in face widths.",
     )
     confirm_frames: int = Field(
-        2, ge=1, le=30,
+        default=2,
+        ge=1,
+        le=30,
         description="Detections needed before a track is published; shorter blips are dropped as noise (counted).",
     )
     update_interval_s: float = Field(
-        1.0, ge=0.0, le=60.0,
+        default=1.0,
+        ge=0.0,
+        le=60.0,
         description="At most one `update` record per track per this many seconds (0 = no update records).",
     )
     min_face_px: float = Field(
-        40.0, ge=0.0,
+        default=40.0,
+        ge=0.0,
         description="Faces narrower than this (pixels) do not contribute to attributes; a track with none "
         "reports `unknown`.",
     )
     full_weight_face_px: float = Field(
-        100.0, gt=0.0,
+        default=100.0,
+        gt=0.0,
         description="Face width at which a sample gets full weight in the track's average (smaller faces weigh less).",
     )
     min_confidence: HeadConfidence = Field(
         default_factory=HeadConfidence, description="Per-head minimum confidence, below which the head is `unknown`."
     )
     min_age_years: int = Field(
-        18, ge=0, le=100,
+        default=18,
+        ge=0,
+        le=100,
         description="Children gating: a visit whose age groups below this age carry at least `minor_probability` "
         "is reported only as a count, with no attributes. An age group counts as below when its lower bound is "
         "below this age (so 18 gates the whole 10-19 group). 0 disables. Needs the age head.",
     )
     minor_probability: float = Field(
-        0.5, gt=0.0, le=1.0, description="Probability mass on under-age groups that makes a visit a minor."
+        default=0.5, gt=0.0, le=1.0, description="Probability mass on under-age groups that makes a visit a minor."
     )
 
     @model_validator(mode="after")
     def _gap_covers_missed(self) -> TrackerConfig:
         if self.visit_gap_s < self.max_missed_s:
-            raise ValueError(
-                f"visit_gap_s ({self.visit_gap_s}) must be >= max_missed_s ({self.max_missed_s})"
-            )
+            raise ValueError(f"visit_gap_s ({self.visit_gap_s}) must be >= max_missed_s ({self.max_missed_s})")
         return self

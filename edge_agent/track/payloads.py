@@ -58,13 +58,25 @@ def _pose(pose: Pose | None) -> dict[str, float] | None:
 def track_payload(ev: TrackEvent) -> dict[str, Any]:
     """The payload of one track event."""
     if isinstance(ev, TrackNew):
-        return {"event": "new", "track_id": ev.track_id, "t_start": iso(ev.ts), "box": ev.box.as_list(),
-                "score": _r(ev.score)}
+        return {
+            "event": "new",
+            "track_id": ev.track_id,
+            "t_start": iso(ev.ts),
+            "box": ev.box.as_list(),
+            "score": _r(ev.score),
+        }
     if isinstance(ev, TrackUpdate):
         out = {
-            "event": "update", "track_id": ev.track_id, "t_start": iso(ev.start_ts), "t": iso(ev.ts),
-            "box": ev.box.as_list(), "dwell_s": _r(ev.dwell_s), "looking": ev.looking, "pose": _pose(ev.pose),
-            "attention_s": _r(ev.attention_s), "glances": ev.glances,
+            "event": "update",
+            "track_id": ev.track_id,
+            "t_start": iso(ev.start_ts),
+            "t": iso(ev.ts),
+            "box": ev.box.as_list(),
+            "dwell_s": _r(ev.dwell_s),
+            "looking": ev.looking,
+            "pose": _pose(ev.pose),
+            "attention_s": _r(ev.attention_s),
+            "glances": ev.glances,
         }
         out.update(attributes_payload(ev.attributes))
         return out
@@ -74,10 +86,19 @@ def track_payload(ev: TrackEvent) -> dict[str, Any]:
 def end_payload(ev: TrackEnd) -> dict[str, Any]:
     """The `end` record: the visit's aggregated attributes, dwell and attention."""
     out: dict[str, Any] = {
-        "event": "end", "track_id": ev.track_id, "t_start": iso(ev.start_ts), "t_end": iso(ev.ts),
-        "dwell_s": _r(ev.dwell_s), "samples": ev.samples, "attention_s": _r(ev.attention_s), "glances": ev.glances,
+        "event": "end",
+        "track_id": ev.track_id,
+        "t_start": iso(ev.start_ts),
+        "t_end": iso(ev.ts),
+        "dwell_s": _r(ev.dwell_s),
+        "samples": ev.samples,
+        "attention_s": _r(ev.attention_s),
+        "glances": ev.glances,
         "time_to_first_glance_s": None if ev.time_to_first_glance_s is None else _r(ev.time_to_first_glance_s),
-        "viewer": ev.viewer, "short": ev.short, "reconnects": ev.reconnects, "reason": ev.reason,
+        "viewer": ev.viewer,
+        "short": ev.short,
+        "reconnects": ev.reconnects,
+        "reason": ev.reason,
     }
     out.update(attributes_payload(ev.attributes, with_probs=True))
     return out

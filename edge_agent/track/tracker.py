@@ -112,8 +112,18 @@ class Tracker:
         self._now: float | None = None
         self._now_ts = 0.0
         self._stats = dict.fromkeys(
-            ("frames", "faces", "invalid_faces", "clock_backwards", "tracks_started", "tracks_ended",
-             "tentative_dropped", "reconnects", "pose_unknown"), 0,
+            (
+                "frames",
+                "faces",
+                "invalid_faces",
+                "clock_backwards",
+                "tracks_started",
+                "tracks_ended",
+                "tentative_dropped",
+                "reconnects",
+                "pose_unknown",
+            ),
+            0,
         )
         if cfg.min_age_years > 0 and "age" not in spec.labels:
             log.warning("tracking.min_age_years = %d has no effect: the age head is disabled", cfg.min_age_years)
@@ -151,8 +161,13 @@ class Tracker:
             return []
         return [
             TrackView(
-                track_id=tr.id, start_ts=tr.first_ts, dwell_s=tr.dwell(), looking=tr.meter.looking,
-                attention_s=tr.meter.attention_s, box=tr.box, attributes=tr.acc.estimate(),
+                track_id=tr.id,
+                start_ts=tr.first_ts,
+                dwell_s=tr.dwell(),
+                looking=tr.meter.looking,
+                attention_s=tr.meter.attention_s,
+                box=tr.box,
+                attributes=tr.acc.estimate(),
             )
             for tr in self._tracks
             if tr.confirmed and self._now - tr.last_t <= self._cfg.max_missed_s
@@ -223,14 +238,25 @@ class Tracker:
             self._stats["tracks_started"] += 1
             events.append(TrackNew(track_id=track.id, ts=track.first_ts, box=det.box, score=det.score))
             track.last_update_t = t
-        elif track.confirmed and self._cfg.update_interval_s > 0 and t - track.last_update_t >= self._cfg.update_interval_s:
+        elif (
+            track.confirmed
+            and self._cfg.update_interval_s > 0
+            and t - track.last_update_t >= self._cfg.update_interval_s
+        ):
             track.last_update_t = t
             events.append(self._update_event(track))
 
     def _update_event(self, tr: _Track) -> TrackUpdate:
         return TrackUpdate(
-            track_id=tr.id, ts=tr.last_ts, start_ts=tr.first_ts, box=tr.box, dwell_s=tr.dwell(),
-            looking=tr.meter.looking, pose=tr.pose, attention_s=tr.meter.attention_s, glances=tr.meter.glances,
+            track_id=tr.id,
+            ts=tr.last_ts,
+            start_ts=tr.first_ts,
+            box=tr.box,
+            dwell_s=tr.dwell(),
+            looking=tr.meter.looking,
+            pose=tr.pose,
+            attention_s=tr.meter.attention_s,
+            glances=tr.meter.glances,
             attributes=tr.acc.estimate(),
         )
 
@@ -258,9 +284,17 @@ class Tracker:
         first = tr.meter.first_glance()
         self._stats["tracks_ended"] += 1
         return TrackEnd(
-            track_id=tr.id, ts=tr.last_ts, start_ts=tr.first_ts, dwell_s=dwell, samples=tr.hits,
-            attention_s=tr.meter.attention_s, glances=tr.meter.glances,
+            track_id=tr.id,
+            ts=tr.last_ts,
+            start_ts=tr.first_ts,
+            dwell_s=dwell,
+            samples=tr.hits,
+            attention_s=tr.meter.attention_s,
+            glances=tr.meter.glances,
             time_to_first_glance_s=None if first is None else first - tr.first_t,
-            viewer=not short and tr.meter.glances > 0, short=short, reconnects=tr.reconnects,
-            attributes=tr.acc.estimate(), reason=reason,
+            viewer=not short and tr.meter.glances > 0,
+            short=short,
+            reconnects=tr.reconnects,
+            attributes=tr.acc.estimate(),
+            reason=reason,
         )
