@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from pydantic import ValidationError
 
 from edge_agent.capture.backoff import Backoff
@@ -96,6 +99,28 @@ def test_huge_frame_is_downscaled_to_the_limit_keeping_aspect() -> None:
     wide = normalize_frame(np.zeros((3000, 6000, 4), np.uint8), max_side=1000)
     assert _assert_bgr(wide.image).shape == (500, 1000, 3)
     assert wide.fixes == ("downscaled", "bgra")
+
+
+SKIP_REASONS = {"empty", "bad_shape", "too_small", "bad_dtype", "bad_channels"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(
+        dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.int32, np.bool_]),
+        shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=40),
+    ),
+    st.integers(min_value=20, max_value=64),
+    st.integers(min_value=1, max_value=16),
+)
+def test_any_array_is_either_a_valid_frame_or_a_named_skip(arr: np.ndarray, max_side: int, min_side: int) -> None:
+    out = normalize_frame(arr, max_side=max_side, min_side=min_side)
+    if out.image is None:
+        assert out.skip in SKIP_REASONS
+    else:
+        img = _assert_bgr(out.image)
+        assert out.skip is None
+        assert max(img.shape[:2]) <= max_side and min(img.shape[:2]) >= min_side
 
 
 def test_non_contiguous_view_is_made_contiguous() -> None:

@@ -233,3 +233,14 @@ def test_unopenable_camera_logs_one_clear_error_then_keeps_retrying(caplog: pyte
     assert len(errors) == 1
     assert "/dev/video99" in errors[0].getMessage() and "retrying" in errors[0].getMessage()
     assert all(r.exc_info is None for r in caplog.records)  # no tracebacks
+
+
+def test_plain_read_returns_none_for_a_bad_file_and_goes_on(bad_media_folder: Path) -> None:
+    src = create_source(FolderSourceConfig(path=bad_media_folder))
+    src.open()
+    results = []
+    while not src.eof:
+        results.append(src.read())
+    src.close()
+    assert len(results) == 10  # nine files, then the read that finds the end
+    assert sum(r is not None for r in results) == 6  # 1x1 comes back raw: read() does not normalise

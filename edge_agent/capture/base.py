@@ -72,10 +72,16 @@ class FrameSource(ABC):
         """Release the device; safe to call twice."""
 
     def read(self) -> np.ndarray | None:
-        """Grab and decode the next frame; None on failure or at the end."""
+        """Grab and decode the next frame; None on a failed read, an unusable frame (BadFrame) or at the end (`eof`).
+
+        Use grab()/retrieve() (as CameraWorker and iter_frames do) to learn why a frame was unusable.
+        """
         if not self.grab():
             return None
-        return self.retrieve()
+        try:
+            return self.retrieve()
+        except BadFrame:
+            return None
 
     def __enter__(self) -> Self:
         self.open()
