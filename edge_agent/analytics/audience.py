@@ -71,13 +71,25 @@ class AudienceMonitor:
         self._min_interval = 1.0 / cfg.max_rate_hz
         self._last_sig: tuple[Any, ...] | None = None
         self._last_sent: float | None = None
+        self._last_check: float | None = None
         self.suppressed = 0  # changes delayed by the rate limit (counted once per held-back frame)
+
+    def due(self, t: float) -> bool:
+        """Whether the caller should build the views and call update() at `t`.
+
+        Not while rate-limited (nothing could be sent), and otherwise at most twice per rate interval: checking
+        for a change is the costliest per-frame step, and this adds at most half an interval of latency.
+        """
+        if self._last_check is not None and t - self._last_check < self._min_interval / 2:
+            return False
+        return self._last_sent is None or t - self._last_sent >= self._min_interval
 
     def update(
         self, present: Sequence[TrackView], ts: float, mono: float | None = None, force: bool = False
     ) -> dict[str, Any] | None:
         """Payload to publish now, or None (unchanged, or rate-limited until a later frame; `force` skips the limit)."""
         t = ts if mono is None else mono
+        self._last_check = t
         sig = _signature(present)
         changed = sig != self._last_sig
         since = None if self._last_sent is None else t - self._last_sent

@@ -62,11 +62,13 @@ class CameraAnalytics:
         out: list[Outgoing] = []
         events = self.tracker.update(faces, ts, mono)
         if self._analytics.summary.enabled:
-            summary = self._summary.tick(ts, present=len(self.tracker.present()))
+            summary = self._summary.tick(ts, present=self.tracker.present_count())
             if summary is not None:
                 out.append(Outgoing("summary", SCHEMA_SUMMARY, summary))
         out.extend(self._track_messages(events, ts))
-        if self._analytics.audience.enabled:
+        # While rate-limited nothing could be sent, so the views are not even built (the audience is the costliest
+        # part per frame); a change is picked up by the first frame after the limit, exactly as before.
+        if self._analytics.audience.enabled and self._audience.due(ts if mono is None else mono):
             audience = self._audience.update(self.tracker.present(), ts, mono)
             if audience is not None:
                 out.append(Outgoing("audience", SCHEMA_AUDIENCE, audience))

@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 import math
 
-import numpy as np
-
 from edge_agent.records import Attributes, HeadResult, Pose
 from edge_agent.track.config import TrackerConfig
 from edge_agent.track.events import UNKNOWN, AttributeEstimate, HeadEstimate, HeadSpec
@@ -34,21 +32,27 @@ def sample_weight(score: float, face_px: float, pose: Pose | None, full_weight_p
 
 
 class _HeadSum:
-    """Running weighted sum of one head's probability vectors."""
+    """Running weighted sum of one head's probability vectors (plain lists: 2-9 labels beat numpy call overhead)."""
 
     __slots__ = ("labels", "sum", "weight")
 
     def __init__(self, labels: tuple[str, ...]) -> None:
         self.labels = labels
-        self.sum = np.zeros(len(labels), dtype=np.float64)
+        self.sum = [0.0] * len(labels)
         self.weight = 0.0
 
-    def add(self, probs: np.ndarray, w: float) -> None:
-        self.sum += w * probs
+    def add(self, probs: tuple[float, ...], w: float) -> None:
+        if min(probs) < 0.0 or max(probs) > 1.0:  # dequantized outputs can stray a step outside 0..1
+            probs = tuple(min(1.0, max(0.0, p)) for p in probs)
+        self.sum = [s + w * p for s, p in zip(self.sum, probs, strict=True)]
         self.weight += w
 
-    def mean(self) -> np.ndarray | None:
-        return self.sum / self.weight if self.weight > 0 else None
+    def mean(self) -> list[float] | None:
+        return [v / self.weight for v in self.sum] if self.weight > 0 else None
+
+
+def _argmax(values: list[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
 
 
 class AttributeAccumulator:
@@ -63,12 +67,15 @@ class AttributeAccumulator:
         self.samples = 0  # frames with attributes offered
         self.small = 0  # of those, rejected as too small
         self.rejected = 0  # heads skipped as malformed (wrong labels, NaN)
-        self._minor_mask = spec.minor_mask(cfg.min_age_years)
+        mask = spec.minor_mask(cfg.min_age_years)
+        self._minor_mask: list[bool] | None = None if mask is None else [bool(m) for m in mask]
+        self._cache: dict[bool, AttributeEstimate] = {}  # by `detail`, cleared by add()
 
     def add(self, attrs: Attributes | None, face_px: float, score: float, pose: Pose | None) -> None:
         """Add one frame's attributes of this track's face (None = the classifier did not run on it)."""
         if attrs is None:
             return
+        self._cache.clear()
         self.samples += 1
         if face_px < self._cfg.min_face_px:
             self.small += 1
@@ -80,25 +87,25 @@ class AttributeAccumulator:
             result: HeadResult | None = getattr(attrs, head)
             if result is None:
                 continue
-            probs = np.asarray(result.probs, dtype=np.float64)
-            if result.labels != acc.labels or probs.shape != (len(acc.labels),) or not np.isfinite(probs).all():
+            probs = result.probs
+            if result.labels != acc.labels or len(probs) != len(acc.labels) or not math.isfinite(math.fsum(probs)):
                 self.rejected += 1
                 log.debug("skipping a malformed %s result (labels %s)", head, result.labels)
                 continue
-            acc.add(np.clip(probs, 0.0, 1.0), w)
+            acc.add(probs, w)
         if self._spec.age_years and attrs.age_years is not None and math.isfinite(attrs.age_years):
             self._age_sum += w * float(attrs.age_years)
             self._age_weight += w
 
-    def _head(self, head: str) -> HeadEstimate:
+    def _head(self, head: str, detail: bool) -> HeadEstimate:
         acc = self._heads[head]
         mean = acc.mean()
         if mean is None:
             reason = "small_face" if self.small > 0 else "no_samples"
             return HeadEstimate(label=UNKNOWN, p=None, probs=(), reason=reason)
-        probs = tuple((lab, round(float(p), 4)) for lab, p in zip(acc.labels, mean))
-        i = int(np.argmax(mean))
-        p = round(float(mean[i]), 4)
+        probs = tuple((lab, round(p, 4)) for lab, p in zip(acc.labels, mean, strict=True)) if detail else ()
+        i = _argmax(mean)
+        p = round(mean[i], 4)
         if p < self._cfg.min_confidence.for_head(head):
             return HeadEstimate(label=UNKNOWN, p=p, probs=probs, reason="low_confidence")
         return HeadEstimate(label=acc.labels[i], p=p, probs=probs, reason=None)
@@ -109,23 +116,32 @@ class AttributeAccumulator:
         None when it cannot be told (gating off, age head disabled, or no usable sample, in which case every
         head is `unknown` anyway because they share the face-size rule).
         """
-        if self._minor_mask is None:
+        mask = self._minor_mask
+        if mask is None:
             return None
         mean = self._heads["age"].mean()
         if mean is None:
             return None
-        top_is_minor = bool(self._minor_mask[int(np.argmax(mean))])
-        return top_is_minor or bool(mean[self._minor_mask].sum() >= self._cfg.minor_probability)
+        under = sum(p for p, m in zip(mean, mask, strict=True) if m)
+        return mask[_argmax(mean)] or under >= self._cfg.minor_probability
 
-    def estimate(self) -> AttributeEstimate:
-        """The track's answer so far; a minor gets no attributes, only the flag."""
+    def estimate(self, detail: bool = False) -> AttributeEstimate:
+        """The track's answer so far (`detail`: with the averaged distributions); a minor gets only the flag."""
+        cached = self._cache.get(detail)
+        if cached is not None:
+            return cached
         minor = self.is_minor()
         if minor:
-            return AttributeEstimate(minor=True)
-        heads = {h: self._head(h) for h in self._heads}
-        age_years = None
-        if self._age_weight > 0:
-            age_years = round(self._age_sum / self._age_weight, 1)
-        return AttributeEstimate(
-            age=heads.get("age"), age_years=age_years, gender=heads.get("gender"), race=heads.get("race"), minor=minor
-        )
+            est = AttributeEstimate(minor=True)
+        else:
+            heads = {h: self._head(h, detail) for h in self._heads}
+            age_years = round(self._age_sum / self._age_weight, 1) if self._age_weight > 0 else None
+            est = AttributeEstimate(
+                age=heads.get("age"),
+                age_years=age_years,
+                gender=heads.get("gender"),
+                race=heads.get("race"),
+                minor=minor,
+            )
+        self._cache[detail] = est
+        return est

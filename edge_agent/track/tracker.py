@@ -1,6 +1,6 @@
 """IoU tracker with a short memory and a visit gap: faces become visits with random per-session ids.
 
-Association per frame, greedy and in pure numpy (a handful of faces per frame, where greedy highest-IoU-first
+Association per frame, greedy and in plain Python (a handful of faces per frame, where greedy highest-IoU-first
 equals the optimal assignment in practice and needs no SciPy on the device):
 1. tracks seen within `max_missed_s` are matched to detections by IoU >= `iou_threshold`;
 2. tracks still unmatched but seen within `visit_gap_s` are reconnected to a remaining detection whose centre is
@@ -50,27 +50,13 @@ class _Track:
         return self.last_t - self.first_t
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (N, 4) against every box in b (M, 4), boxes as x1, y1, x2, y2."""
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-def _greedy(score: np.ndarray, accept: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs (row, col) taken best score first (higher is better), each row and column at most once."""
+def _greedy(candidates: list[tuple[float, int, int]]) -> list[tuple[int, int]]:
+    """(score, row, col) candidates taken best score first (higher is better), each row and column at most once."""
     pairs: list[tuple[int, int]] = []
-    if score.size == 0:
-        return pairs
     used_r: set[int] = set()
     used_c: set[int] = set()
-    for flat in np.argsort(-score, axis=None, kind="stable"):
-        r, c = divmod(int(flat), score.shape[1])
-        if not accept[r, c] or r in used_r or c in used_c:
+    for _, r, c in sorted(candidates, key=lambda x: -x[0]):  # stable: ties keep row/column order
+        if r in used_r or c in used_c:
             continue
         pairs.append((r, c))
         used_r.add(r)
@@ -78,8 +64,14 @@ def _greedy(score: np.ndarray, accept: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
-def _boxes(boxes: Sequence[Box]) -> np.ndarray:
-    return np.array([[b.x1, b.y1, b.x2, b.y2] for b in boxes], dtype=np.float64).reshape(-1, 4)
+def _reconnect_score(track: Box, det: Box, max_dist: float) -> float | None:
+    """Minus the centre distance in face widths if the detection is near enough and of similar size, else None."""
+    wt, wd = track.width, det.width
+    if min(wt, wd) <= 0 or max(wt, wd) / min(wt, wd) > 2.0:
+        return None
+    (tx, ty), (dx, dy) = track.center, det.center
+    dist = math.hypot(tx - dx, ty - dy) / max(wt, wd)
+    return -dist if dist <= max_dist else None
 
 
 def _valid(face: Face) -> bool:
@@ -173,47 +165,51 @@ class Tracker:
             if tr.confirmed and self._now - tr.last_t <= self._cfg.max_missed_s
         ]
 
+    def present_count(self) -> int:
+        """len(present()) without building the views."""
+        if self._now is None:
+            return 0
+        return sum(1 for tr in self._tracks if tr.confirmed and self._now - tr.last_t <= self._cfg.max_missed_s)
+
     def stats(self) -> dict[str, int]:
         """Counters since start (frames, faces, invalid faces, tracks started/ended, drops, reconnects)."""
         return dict(self._stats, active=sum(1 for tr in self._tracks if tr.confirmed))
 
     def _associate(self, faces: list[Face], t: float) -> list[tuple[_Track, Face]]:
-        boxes = _boxes([f.detection.box for f in faces])
+        # Plain Python: a frame holds a handful of faces, where numpy's per-call overhead dominates.
+        cfg = self._cfg
         pairs: list[tuple[_Track, Face]] = []
-        free_faces = list(range(len(faces)))
-        recent = [tr for tr in self._tracks if t - tr.last_t <= self._cfg.max_missed_s]
-        if recent and faces:
-            iou = _iou_matrix(_boxes([tr.box for tr in recent]), boxes)
-            for r, c in _greedy(iou, iou >= self._cfg.iou_threshold):
-                pairs.append((recent[r], faces[c]))
-                free_faces.remove(c)
-        taken = {id(tr) for tr, _ in pairs}
-        lost = [tr for tr in self._tracks if id(tr) not in taken and t - tr.last_t < self._cfg.visit_gap_s]
-        if lost and free_faces:
-            for r, c in self._reconnect(lost, boxes[free_faces]):
-                track, face = lost[r], faces[free_faces[c]]
-                if t - track.last_t > self._cfg.max_missed_s:
+        recent = [tr for tr in self._tracks if t - tr.last_t <= cfg.max_missed_s]
+        cand = [
+            (iou, r, c)
+            for r, tr in enumerate(recent)
+            for c, f in enumerate(faces)
+            if (iou := tr.box.iou(f.detection.box)) >= cfg.iou_threshold
+        ]
+        for r, c in _greedy(cand):
+            pairs.append((recent[r], faces[c]))
+        taken_t = {id(tr) for tr, _ in pairs}
+        taken_f = {id(f) for _, f in pairs}
+        lost = [tr for tr in self._tracks if id(tr) not in taken_t and t - tr.last_t < cfg.visit_gap_s]
+        free = [f for f in faces if id(f) not in taken_f]
+        if lost and free:
+            cand = [
+                (score, r, c)
+                for r, tr in enumerate(lost)
+                for c, f in enumerate(free)
+                if (score := _reconnect_score(tr.box, f.detection.box, cfg.reconnect_distance)) is not None
+            ]
+            for r, c in _greedy(cand):
+                track, face = lost[r], free[c]
+                if t - track.last_t > cfg.max_missed_s:
                     track.reconnects += 1
                     self._stats["reconnects"] += 1
                 pairs.append((track, face))
-            used = {id(f) for _, f in pairs}
-            free_faces = [i for i in free_faces if id(faces[i]) not in used]
-        for i in free_faces:
-            track = self._start(faces[i], t)
-            pairs.append((track, faces[i]))
+                taken_f.add(id(face))
+        for face in faces:
+            if id(face) not in taken_f:
+                pairs.append((self._start(face, t), face))
         return pairs
-
-    def _reconnect(self, lost: list[_Track], boxes: np.ndarray) -> list[tuple[int, int]]:
-        """Match lost tracks to detections by centre distance in face widths, sizes within a factor of 2."""
-        tb = _boxes([tr.box for tr in lost])
-        tc = (tb[:, :2] + tb[:, 2:]) / 2
-        dc = (boxes[:, :2] + boxes[:, 2:]) / 2
-        tw = tb[:, 2] - tb[:, 0]
-        dw = boxes[:, 2] - boxes[:, 0]
-        dist = np.linalg.norm(tc[:, None, :] - dc[None, :, :], axis=2) / np.maximum(tw[:, None], dw[None, :])
-        ratio = np.maximum(tw[:, None], dw[None, :]) / np.maximum(np.minimum(tw[:, None], dw[None, :]), 1e-9)
-        accept = (dist <= self._cfg.reconnect_distance) & (ratio <= 2.0)
-        return _greedy(-dist, accept)
 
     def _start(self, face: Face, t: float) -> _Track:
         acc = AttributeAccumulator(self._spec, self._cfg)
