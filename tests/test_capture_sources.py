@@ -103,6 +103,18 @@ def test_folder_that_vanishes_while_open_skips_vanished_files(tmp_path: Path) ->
     assert not src.grab() and src.eof
 
 
+def test_reopened_folder_resumes_after_the_last_image(tmp_path: Path) -> None:
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), cv2.resize(astronaut_bgr(), (40 + 10 * i, 40 + 10 * i)))
+    src = create_source(FolderSourceConfig(path=tmp_path))
+    src.open()
+    assert [src.read().shape[0] for _ in range(2)] == [40, 50]  # type: ignore[union-attr]
+    src.close()
+    src.open()  # as the watchdog does after a stall
+    assert [src.read().shape[0] for _ in range(2)] == [60, 70]  # type: ignore[union-attr]
+    assert src.read() is None and src.eof
+
+
 def test_video_file_plays_every_frame_in_order_then_ends(face_clip: Path) -> None:
     cfg = camera({"type": "file", "path": str(face_clip), "realtime": False})
     statuses = []

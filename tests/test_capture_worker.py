@@ -33,9 +33,10 @@ class ArraySource(FrameSource):
 
     paced = False
 
-    def __init__(self, items: list[object]) -> None:
+    def __init__(self, items: list[object], retrieve_s: float = 0.0) -> None:
         super().__init__(None)
         self.items = items
+        self.retrieve_s = retrieve_s
         self.i = -1
         self.opens = 0
 
@@ -56,6 +57,7 @@ class ArraySource(FrameSource):
         return True
 
     def retrieve(self) -> np.ndarray | None:
+        time.sleep(self.retrieve_s)  # a slow decode (a huge image, a slow CPU)
         return self.items[self.i]  # type: ignore[return-value]
 
     def close(self) -> None:
@@ -278,3 +280,15 @@ def test_looping_folder_of_only_bad_files_is_throttled_not_spun(tmp_path: Path) 
         assert w.latest(0) is None
     # About 10 at full speed, then one per 0.1 s pause: far from the thousands an unthrottled loop would skip.
     assert 10 < skipped["undecodable"] < 40
+
+
+def test_a_slow_decode_is_not_mistaken_for_a_stalled_source() -> None:
+    photo = astronaut_bgr()
+    src = ArraySource([photo, photo, photo], retrieve_s=0.8)
+    cfg = camera({"type": "demo"}, watchdog={**FAST_WATCHDOG, "stall_timeout_s": 0.2})
+    seen: list[str] = []
+    with CameraWorker(cfg, source=src, on_status=lambda cid, st: seen.append(st.state)) as w:
+        frames = drain(w)
+        st = w.stats()
+    assert len(frames) == 3 and st["reopens"] == 0 and src.opens == 1
+    assert seen == ["online", "offline"]

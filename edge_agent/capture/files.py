@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 from pathlib import Path
 
@@ -111,6 +112,7 @@ class FolderSource(FrameSource):
         self._pacer = Pacer(cfg.fps or None)
         self._files: list[Path] = []
         self._i = -1
+        self._last_name: str | None = None  # so a reopen after a stall resumes instead of starting over
 
     @property
     def frame_interval(self) -> float:
@@ -132,7 +134,9 @@ class FolderSource(FrameSource):
     def open(self) -> None:
         self.eof = False
         self._files = self._scan()
-        self._i = -1
+        # Resume after the last image handed out (name order), so a reopen does not repeat the folder.
+        names = [p.name for p in self._files]
+        self._i = bisect.bisect_right(names, self._last_name) - 1 if self._last_name is not None else -1
         self._pacer.reset()
         log.info(
             "opened image folder %s (%d images%s)",
@@ -148,6 +152,7 @@ class FolderSource(FrameSource):
             return False
         if self._i + 1 < len(self._files):
             self._i += 1
+            self._last_name = self._files[self._i].name
             return True
         if not self.cfg.loop:
             self.eof = True
@@ -159,6 +164,7 @@ class FolderSource(FrameSource):
             self._files = []
             return False
         self._i = 0
+        self._last_name = self._files[0].name
         return True
 
     def retrieve(self) -> np.ndarray | None:

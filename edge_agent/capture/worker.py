@@ -64,6 +64,7 @@ class CameraWorker:
         self._bad_streak = 0  # consecutive skipped frames
         self._last_activity = time.monotonic()  # last successful grab (or open / end of a wait for the consumer)
         self._waiting_consumer = False
+        self._decoding = False  # inside retrieve/normalise: our own work, not a silent source
         self._reopen = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -233,6 +234,14 @@ class CameraWorker:
         return not self._stop.is_set()
 
     def _decode_and_publish(self, now: float, ts: float) -> None:
+        self._decoding = True
+        try:
+            self._decode_and_publish_inner(now, ts)
+        finally:
+            self._decoding = False
+            self._last_activity = time.monotonic()
+
+    def _decode_and_publish_inner(self, now: float, ts: float) -> None:
         try:
             raw = self._source.retrieve()
         except BadFrame as bad:
@@ -330,7 +339,7 @@ class CameraWorker:
         while not self._stop.wait(tick):
             if self._ended:
                 return
-            if not self._opened or self._waiting_consumer or self._reopen.is_set():
+            if not self._opened or self._waiting_consumer or self._decoding or self._reopen.is_set():
                 continue
             idle = time.monotonic() - self._last_activity
             if idle > self._stall_limit():
