@@ -201,6 +201,7 @@ def test_files_that_are_not_video_give_one_line_errors(tmp_path: Path, content: 
     [
         (V4L2SourceConfig(device="/dev/video99"), "camera /dev/video99: no such device"),
         (V4L2SourceConfig(device=97), "camera /dev/video97: no such device"),
+        (V4L2SourceConfig(device="/dev/null"), "camera /dev/null: cannot open (busy, or not a capture device)"),
         (FileSourceConfig(path=Path("/nonexistent/clip.mp4")), "video file not found: /nonexistent/clip.mp4"),
         (FolderSourceConfig(path=Path("/nonexistent/dir")), "image folder not found: /nonexistent/dir"),
     ],
