@@ -153,3 +153,15 @@ def test_the_tracks_schema_rejects_what_must_never_be_sent(mutate) -> None:
     mutate(bad)
     with pytest.raises(schemas.SchemaError):
         schemas.validate(bad)
+
+
+def test_tail_formats_every_message_on_one_line() -> None:
+    from edge_agent.analytics import tailfmt
+
+    bodies = {"tracks": tailfmt.tracks_body, "audience": tailfmt.audience_body, "summary": tailfmt.summary_body}
+    lines = [bodies[m.topic](m.payload) for m in scene(spec("age", "gender"))]
+    assert all(line and "\n" not in line for line in lines)
+    assert any(line.startswith("end ") and "viewer" in line and "gender=female(0.90)" in line for line in lines)
+    assert any(line.startswith("end ") and line.endswith(" minor") for line in lines)
+    assert any("looking [" in line for line in lines) and any("OTS=" in line for line in lines)
+    tailfmt.register()

@@ -117,7 +117,8 @@ class Tracker:
             ),
             0,
         )
-        if cfg.min_age_years > 0 and "age" not in spec.labels:
+        if cfg.min_age_years > 0 and spec.labels and "age" not in spec.labels:
+            # Without an age estimate nobody can be gated; other heads are still reported for everyone.
             log.warning("tracking.min_age_years = %d has no effect: the age head is disabled", cfg.min_age_years)
 
     def update(self, faces: Sequence[Face], ts: float, mono: float | None = None) -> list[TrackEvent]:
