@@ -167,3 +167,20 @@ def test_malformed_head_results_are_skipped_and_counted() -> None:
     a.add(Attributes(gender=HeadResult(GENDER, (float("nan"), 0.5))), 120, 0.9, None)
     assert a.rejected == 2
     assert a.estimate().gender.label == UNKNOWN
+
+
+def test_head_spec_comes_from_the_model_metadata_and_the_enabled_heads() -> None:
+    from edge_agent.modelmeta import SCHEMA_ID, parse_metadata
+
+    raw = {
+        "schema": SCHEMA_ID, "name": "m", "version": "1", "sha256": "0" * 64, "quantization": "int8",
+        "input": {"size": 96, "color": "RGB", "normalization": {"mean": 127.5, "std": 127.5}},
+        "crop": {"margin": 0.2},
+        "heads": {"age": {"labels": list(AGE), "group_min_years": list(EDGES)}, "gender": {"labels": list(GENDER)},
+                  "race": {"labels": list(RACE)}},
+    }  # fmt: skip
+    meta = parse_metadata(raw)
+    spec = HeadSpec.from_metadata(meta, ["age", "gender"])
+    assert spec.labels == {"age": AGE, "gender": GENDER} and spec.age_group_edges == EDGES and spec.age_years
+    no_age = HeadSpec.from_metadata(meta, ["gender", "race"])
+    assert no_age.age_group_edges == () and not no_age.age_years and no_age.minor_mask(18) is None
