@@ -29,7 +29,7 @@ def test_empty_file_is_a_valid_all_defaults_config() -> None:
 
 def test_wrong_type_names_key_path_value_and_expectation() -> None:
     assert _err('[agent]\nstats_interval_s = "abc"') == 'config.toml: agent.stats_interval_s = "abc": expected a number'
-    assert _err("[agent]\nnum_threads = 1.5") == "config.toml: agent.num_threads = 1.5: expected an integer"
+    assert _err("[attributes]\nnum_threads = 1.5") == "config.toml: attributes.num_threads = 1.5: expected an integer"
 
 
 def test_unknown_key_is_rejected_and_lists_the_known_keys() -> None:
@@ -122,8 +122,8 @@ def test_device_id_falls_back_to_hostname_without_machine_id(tmp_path: Path) -> 
 
 
 def test_config_hash_ignores_formatting_but_not_values() -> None:
-    a = parse_config("[agent]\nstats_interval_s = 10\nnum_threads = 1\n")
-    b = parse_config("[agent]\n# comment\nnum_threads=1\nstats_interval_s=10.0\n")
+    a = parse_config("[agent]\nstats_interval_s = 10\nlog_level = 'info'\n")
+    b = parse_config("[agent]\n# comment\nlog_level='info'\nstats_interval_s=10.0\n")
     c = parse_config("[agent]\nstats_interval_s = 11\n")
     assert config_hash(a) == config_hash(b) != config_hash(c)
 

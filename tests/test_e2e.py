@@ -28,10 +28,6 @@ Message = tuple[str, bytes, bool]  # topic, payload, retained
 
 pytestmark = pytest.mark.slow
 NO_ATTRIBUTES = "[attributes]\nage = false\ngender = false\nrace = false\n"
-from edge_agent.config.model import AttributesConfig
-
-if "age" not in AttributesConfig.model_fields:  # TEMP
-    NO_ATTRIBUTES = ""
 
 
 @pytest.fixture(scope="session")
@@ -348,15 +344,19 @@ def test_remote_pause_resume_and_bad_commands_keep_the_agent_running(
         status = result("status", "s1")
         assert status["ok"] and status["result"]["paused"] is False
         text = config.read_text()
-        config.write_text(text.replace("stats_interval_s = 1", "stats_interval_s = 2").replace(
-            "keepalive_s = 5", "keepalive_s = 7"))
+        config.write_text(
+            text.replace("stats_interval_s = 1", "stats_interval_s = 2").replace("keepalive_s = 5", "keepalive_s = 7")
+        )
         command("reload", b'{"id": "L1"}')
         reloaded = result("reload", "L1")
         assert reloaded["ok"] is True, reloaded
         assert reloaded["result"]["applied"] == ["agent.stats_interval_s"]
         assert reloaded["result"]["restart_required"] == ["mqtt.keepalive_s"]
-        sub.wait_for(lambda t, d: t == f"{base}/info" and d["config_sha256"] == reloaded["result"]["config_hash"],
-                     10, "info re-published with the new config hash")
+        sub.wait_for(
+            lambda t, d: t == f"{base}/info" and d["config_sha256"] == reloaded["result"]["config_hash"],
+            10,
+            "info re-published with the new config hash",
+        )
         config.write_text(text + "\n[agent]\nnot_a_key = 1\n")
         command("reload", b'{"id": "L2"}')
         broken = result("reload", "L2")

@@ -12,6 +12,14 @@ import pytest
 from tests.test_e2e import EXE, NO_ATTRIBUTES, Collector, agent_env, models_dir, running, write_config  # noqa: F401
 
 pytestmark = pytest.mark.slow
+SIDECAR = {
+    "name": "not-a-model",
+    "version": "0",
+    "quantization": "int8",
+    "input": {"size": 96, "color": "RGB", "normalization": {"mean": 127.5, "std": 127.5}},
+    "crop": {"margin": 0.2},
+    "heads": {"gender": {"labels": ["male", "female"]}},
+}
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -81,7 +89,10 @@ def test_bad_attribute_model_is_a_clear_startup_error_exit_1(
 ) -> None:
     model = tmp_path / "attributes.tflite"
     if content is not None:
+        from edge_agent.modelmeta import write_metadata
+
         model.write_bytes(content)
+        write_metadata(model, SIDECAR)  # a valid sidecar for these bytes: the runtime itself must reject them
     config, _ = write_config(tmp_path, broker, f'[attributes]\nmodel = "{model}"\n')
     proc = _run(["run", "--config", str(config)], agent_env(models_dir), tmp_path)
     assert proc.returncode == 1

@@ -26,7 +26,6 @@ class AgentSection(BaseModel):
         "~/.local/state/edge-agent.",
     )
     stats_interval_s: float = Field(default=30.0, gt=0, le=3600, description="Seconds between `stats` messages.")
-    num_threads: int = Field(default=1, ge=1, le=8, description="Threads per TFLite interpreter.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
     )

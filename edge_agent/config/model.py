@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edge_agent.analytics.config import AnalyticsConfig
+from edge_agent.capture.config import CameraConfig
+from edge_agent.classify.config import AttributesConfig
 from edge_agent.config.agent import AgentSection
+from edge_agent.detect.config import DetectorConfig
+from edge_agent.publish.config import MqttConfig, OutboxConfig
+from edge_agent.track.config import TrackerConfig
 
 log = logging.getLogger(__name__)
-
-
-def _section(module: str, name: str) -> type[BaseModel]:
-    """Import a subsystem's section model; a part that has not landed yet gets an empty strict placeholder."""
-    try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        log.debug("config section %s.%s not available; using an empty placeholder", module, name)
-        return create_model(name, __config__=ConfigDict(extra="forbid"))
-
-
-CameraConfig = _section("edge_agent.capture.config", "CameraConfig")
-DetectorConfig = _section("edge_agent.detect.config", "DetectorConfig")
-AttributesConfig = _section("edge_agent.classify.config", "AttributesConfig")
-TrackerConfig = _section("edge_agent.track.config", "TrackerConfig")
-AnalyticsConfig = _section("edge_agent.analytics.config", "AnalyticsConfig")
-MqttConfig = _section("edge_agent.publish.config", "MqttConfig")
-OutboxConfig = _section("edge_agent.publish.config", "OutboxConfig")
 
 
 class AgentConfig(BaseModel):
@@ -37,19 +24,19 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent: AgentSection = Field(default_factory=AgentSection, description="Device-wide settings.")
-    cameras: list[CameraConfig] = Field(  # type: ignore[valid-type]
+    cameras: list[CameraConfig] = Field(
         default_factory=list, description="One [[cameras]] table per camera; `--source` overrides the first."
     )
-    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detector.")  # type: ignore[valid-type]
-    attributes: AttributesConfig = Field(  # type: ignore[valid-type]
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detector.")
+    attributes: AttributesConfig = Field(
         default_factory=AttributesConfig, description="Attribute model and which heads are computed."
     )
-    tracking: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker.")  # type: ignore[valid-type]
-    analytics: AnalyticsConfig = Field(  # type: ignore[valid-type]
+    tracking: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker.")
+    analytics: AnalyticsConfig = Field(
         default_factory=AnalyticsConfig, description="Attention, dwell, summaries and live audience."
     )
-    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT broker connection.")  # type: ignore[valid-type]
-    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Store-and-forward outbox.")  # type: ignore[valid-type]
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT broker connection.")
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Store-and-forward outbox.")
 
     @field_validator("cameras")
     @classmethod

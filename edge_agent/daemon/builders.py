@@ -11,12 +11,10 @@ from edge_agent.config import AgentConfig
 
 log = logging.getLogger(__name__)
 
-HEADS = ("age", "gender", "race")
-
 
 def enabled_heads(cfg: AgentConfig) -> tuple[str, ...]:
     """Heads switched on in `[attributes]` (a switched-off head is never computed or sent)."""
-    return tuple(h for h in HEADS if getattr(cfg.attributes, h, False))
+    return cfg.attributes.enabled()
 
 
 def detector(cfg: AgentConfig) -> Any:
@@ -27,21 +25,27 @@ def detector(cfg: AgentConfig) -> Any:
 
 
 def classifier(cfg: AgentConfig) -> tuple[Any, Any]:
-    """(AttributeClassifier, ModelMetadata), or (None, metadata-or-None) when every head is switched off."""
-    from edge_agent.modelmeta import load_metadata
+    """(AttributeClassifier, ModelMetadata); with every head switched off no interpreter is loaded at all."""
+    from edge_agent.classify import PACKAGED_MODEL, AttributeClassifier
 
     heads = enabled_heads(cfg)
-    model = getattr(cfg.attributes, "model", None)
-    if model is None:
-        return None, None
-    model_path = Path(model)
-    meta = load_metadata(model_path) if model_path.exists() or heads else None
+    model_path = Path(cfg.attributes.model) if cfg.attributes.model else PACKAGED_MODEL
     if not heads:
         log.info("every attribute head is disabled: faces are detected and tracked, never classified")
-        return None, meta
-    from edge_agent.classify import AttributeClassifier
+        return None, _metadata_if_present(model_path)
+    clf = AttributeClassifier(model_path, heads, cfg.attributes.num_threads)
+    return clf, clf.metadata
 
-    return AttributeClassifier(model_path, heads, cfg.agent.num_threads), meta
+
+def _metadata_if_present(model_path: Path) -> Any:
+    """The model's metadata for `info` when no head is on; a missing or broken model is then irrelevant."""
+    from edge_agent.modelmeta import MetadataError, load_metadata
+
+    try:
+        return load_metadata(model_path) if model_path.is_file() else None
+    except MetadataError as exc:
+        log.warning("attribute model metadata unusable (no head is enabled, so it is not needed): %s", exc)
+        return None
 
 
 def publisher(cfg: AgentConfig, device_id: str, state_dir: Path) -> Any:

@@ -77,7 +77,7 @@ def describe_config(cfg: AgentConfig) -> list[str]:
         lines.append(f"camera       {cam.id}: {describe_source(cam.source)}{'' if cam.enabled else ' (disabled)'}")
     if not cfg.cameras:
         lines.append("camera       (none configured: `run` needs --source or a [[cameras]] table)")
-    heads = [h for h in ("age", "gender", "race") if getattr(cfg.attributes, h, False)]
+    heads = cfg.attributes.enabled()
     lines.append(f"attributes   {', '.join(heads) or 'none'}")
     mqtt = cfg.mqtt
     tls = "tls" if getattr(getattr(mqtt, "tls", None), "enabled", False) else "plain"

@@ -46,8 +46,9 @@ def merge_live(old: AgentConfig, new: AgentConfig) -> AgentConfig:
     agent = old.agent.model_copy(
         update={k: getattr(new.agent, k) for k in ("stats_interval_s", "log_level", "watchdog_stall_s")}
     )
-    keep = {k: getattr(old.attributes, k) for k in ("model", "num_threads") if k in type(old.attributes).model_fields}
-    attributes = new.attributes.model_copy(update=keep)
+    attributes = new.attributes.model_copy(
+        update={"model": old.attributes.model, "num_threads": old.attributes.num_threads}
+    )
     return old.model_copy(
         update={"agent": agent, "attributes": attributes, "tracking": new.tracking, "analytics": new.analytics}
     )
@@ -88,11 +89,15 @@ class ReloadMixin:
         if pipeline_changed:
             for runner in self.runners:
                 runner.flush("reload")
-            if builders.enabled_heads(applied) != builders.enabled_heads(old):
-                new_classifier, self.meta = builders.classifier(applied)
-                if self.classifier is not None:
-                    self.classifier.close()
-                self.classifier = new_classifier
+            heads = builders.enabled_heads(applied)
+            if heads != builders.enabled_heads(old):
+                if self.classifier is not None and heads:
+                    self.classifier.set_enabled(heads)  # same interpreter, other output heads read
+                else:
+                    new_classifier, self.meta = builders.classifier(applied)
+                    if self.classifier is not None:
+                        self.classifier.close()
+                    self.classifier = new_classifier
             for runner in self.runners:
                 runner.classifier = self.classifier
                 runner.analytics = builders.camera_analytics(applied, runner.camera_id, self.meta)
