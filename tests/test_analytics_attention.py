@@ -86,14 +86,21 @@ def test_a_short_gap_is_bridged() -> None:
     assert m.glances == 1 and m.attention_s == pytest.approx(2.2)
 
 
-def test_unknown_pose_is_not_looking() -> None:
+def test_unknown_pose_counts_as_turned_away() -> None:
     m = AttentionMeter(AttentionConfig(smoothing_s=0.0), 0.5)
     m.observe(0.0, Pose(0, 0))
     assert m.looking
     m.observe(0.1, None)
-    assert not m.looking
     m.observe(0.2, Pose(math.nan, 0))
     assert not m.looking
+
+
+def test_one_failed_pose_fit_inside_a_glance_does_not_split_it() -> None:
+    m = AttentionMeter(AttentionConfig(smoothing_s=0.15), 0.5)
+    for i in range(20):
+        m.observe(i / FPS, None if i == 10 else Pose(0, 0))
+    m.finish()
+    assert m.glances == 1 and m.attention_s == pytest.approx(1.9)
 
 
 def run_visit(yaws: list[float | None], visits: VisitConfig | None = None) -> TrackEnd:

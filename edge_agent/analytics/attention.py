@@ -1,10 +1,11 @@
 """Attention of one track: smoothed head pose against yaw/pitch limits with hysteresis, glances and their times.
 
-The pose is first median-filtered over the last 3 observations (one wild keypoint frame cannot start or end a
-glance), then smoothed exponentially with time constant `smoothing_s`. A glance is a looking spell lasting at least `min_glance_s`, measured from the first to the last looking
-observation, so a face that looks during its whole visit has attention_s == dwell_s. A spell ends when the face
-turns away past the limits plus the hysteresis, or when the face is not observed for longer than `max_gap_s`
-(a missed detection or occlusion longer than that is not counted as looking).
+The pose is first median-filtered over the last 3 observations (one wild keypoint frame or failed fit cannot
+start or end a glance), then smoothed exponentially with time constant `smoothing_s`. A glance is a looking
+spell lasting at least `min_glance_s`, measured from the first to the last looking observation, so a face that
+looks during its whole visit has attention_s == dwell_s. A spell ends when the face turns away past the limits
+plus the hysteresis, or when the face is not observed for longer than `max_gap_s` (a missed detection or
+occlusion longer than that is not counted as looking). An unknown pose counts as turned away.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections import deque
 
 from edge_agent.analytics.config import AttentionConfig
 from edge_agent.records import Pose
+
+_AWAY = Pose(yaw=90.0, pitch=0.0)
 
 
 class AttentionMeter:
@@ -41,11 +44,11 @@ class AttentionMeter:
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
         self._last_t = t
         if pose is None or not (math.isfinite(pose.yaw) and math.isfinite(pose.pitch)):
-            self._reset_smoothing()
-            now = False
-        else:
-            self._smooth(pose, dt)
-            now = self._within_limits()
+            # An unknown pose counts as turned away, through the same filter: one failed fit inside a glance is
+            # voted out by the median, a run of them ends the glance.
+            pose = _AWAY
+        self._smooth(pose, dt)
+        now = self._within_limits()
         if now and not self.looking:
             self._spell_start = t
         if now:
