@@ -75,12 +75,14 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     res["speed"] = _section("speed", lambda: speed.compare(args.data, args.model, args.repeats, with_peer=peer))
     res["detection"] = _section("detection", lambda: _detection(args, peer))
     video = args.video if args.video and args.video.is_file() else None
-    res["video"] = _section("video", lambda: detection.compare_video(video, with_peer=peer)) if video else {
+    res["video"] = _section("video", lambda: detection.compare_video(
+        video, with_peer=peer, step=args.video_step)) if video else {
         "skipped": f"clip not found: {args.video}"}
     short = _store_path(models_store, "face_detection_short_range")
     res["runtimes"] = _section("runtimes", lambda: runtimes.compare(
         args.model, args.float_model, short, args.repeats, with_tflr=peer, with_tf=not args.no_tf))
-    res["agent"] = _section("agent", lambda: agent.compare(args.model, args.bench_frames, with_peer=peer))
+    res["agent"] = _section("agent", lambda: agent.compare(args.model, args.bench_frames, args.peer_frames,
+                                                           args.paced_frames, with_peer=peer))
     soak = args.results / "soak.json"
     res["soak"] = json.loads(soak.read_text()) if soak.is_file() else None
     res["duration_s"] = time.monotonic() - started
@@ -171,9 +173,12 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--float-model", type=Path, default=None, help="float model for the runtimes table "
                    "(default: the int8 model's name with 'float')")
     a.add_argument("--video", type=Path, default=REPO.parent / "shared" / "data" / "video" / "face.mp4")
+    a.add_argument("--video-step", type=int, default=3, help="use every n-th frame of the clip")
     a.add_argument("--det-frames", type=int, default=400, help="synthetic frames for detection range")
     a.add_argument("--repeats", type=int, default=200, help="timed repetitions per speed figure")
     a.add_argument("--bench-frames", type=int, default=600, help="frames for the whole-agent bench")
+    a.add_argument("--peer-frames", type=int, default=150, help="frames for the peer's frame-by-frame loop")
+    a.add_argument("--paced-frames", type=int, default=300, help="frames of the paced 30 fps CPU measurement")
     a.add_argument("--no-peer", action="store_true", help="skip everything that needs the benchmark venvs")
     a.add_argument("--no-tf", action="store_true", help="skip tf.lite in the runtimes table")
     s = sub.add_parser("soak", help="run the agent on a looping clip; sample RSS, fds, threads")

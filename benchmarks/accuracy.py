@@ -63,7 +63,7 @@ def compare(items: HeldOut, model_path: Path, with_peer: bool = True) -> dict[st
     """Every accuracy figure, keyed by contender and view; the peer part is absent when its venv is."""
     truth = ([i.age for i in items.items], [i.gender for i in items.items], [i.race for i in items.items])
     mine = run_ours(items, model_path)
-    out: dict[str, Any] = {"images": len(items.items), "skipped": dict(items.skipped), "rows": {}}
+    out: dict[str, Any] = {"images": len(items.items), "skipped_files": dict(items.skipped), "rows": {}}
     out["rows"]["ours, all images"] = summarize(*truth, mine, miss_is_wrong=True)
     peer = run_peer(items) if with_peer else None
     if peer is None:

@@ -228,9 +228,9 @@ def _video_score(dets: list[list[Any]]) -> dict[str, float]:
     return {"found": sum(1 for d in dets if d) / n, "extra_per_frame": sum(max(0, len(d) - 1) for d in dets) / n}
 
 
-def compare_video(clip: Path, with_peer: bool = True) -> dict[str, Any]:
+def compare_video(clip: Path, with_peer: bool = True, step: int = 3) -> dict[str, Any]:
     """Per detector and scale: share of frames where the face was found, extra detections per frame, ms/frame."""
-    scaled = video_frames(clip)
+    scaled = video_frames(clip, step=step)
     out: dict[str, dict[str, Any]] = {}
     detectors: dict[str, tuple[Detect, Callable[[], None]]] = {}
     for name, overrides in OUR_DETECTORS.items():
@@ -253,7 +253,7 @@ def compare_video(clip: Path, with_peer: bool = True) -> dict[str, Any]:
                 np.save(path, frames)
                 ans = venvs.run_worker(py, "benchmarks.workers.peer", {"job": "detect", "frames": str(path)})
                 out["dlib HOG (peer)"][f"{s:g}"] = {**_video_score(ans["boxes"]), "ms_p50": ans["ms"].get("p50")}
-    return {"frames_per_scale": len(next(iter(scaled.values()))), "scales": [f"{s:g}" for s in scaled], "rows": out}
+    return {"frames_per_scale": len(next(iter(scaled.values()))), "step": step, "scales": [f"{s:g}" for s in scaled], "rows": out}
 
 
 def plot_recall(results: dict[str, Any], path: Path) -> Path:

@@ -33,8 +33,7 @@ def classifier(model_path: Path, threads: int = 1) -> Any:
     from edge_agent.classify import AttributeClassifier
 
     meta = load_metadata(model_path)
-    heads = [*meta.heads, *(["age_years"] if "age" in meta.heads else [])]
-    return AttributeClassifier(model_path, heads, threads)
+    return AttributeClassifier(model_path, tuple(h for h in ("age", "gender", "race") if h in meta.heads), threads)
 
 
 def nearest(dets: list[Detection], cx: float, cy: float) -> Detection | None:

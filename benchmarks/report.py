@@ -134,10 +134,11 @@ def _reach(det: dict[str, Any]) -> str:
     bins, rec = det["bins"], det["recall"]
     start = None
     for i in range(len(rec) - 1, -1, -1):
-        if rec[i] == rec[i] and rec[i] >= 0.9:
-            start = i
-        else:
+        if rec[i] != rec[i]:  # NaN: no face of that size in this run, neither for nor against
+            continue
+        if rec[i] < 0.9:
             break
+        start = i
     if start is None:
         return "-"
     px = float(bins[start].split("-")[0])
@@ -178,7 +179,7 @@ def _video(r: dict[str, Any]) -> list[str]:
     lines = ["### Real video (`face.mp4`), shrunk onto a photo", ""]
     if "skipped" in v:
         return lines + [f"Skipped: {v['skipped']}", ""]
-    lines += [f"Every 3rd frame ({v['frames_per_scale']} per scale) fitted to 640 px wide, then shrunk by each scale. "
+    lines += [f"Every {v.get('step', 3)}th frame ({v['frames_per_scale']} per scale) fitted to 640 px wide, then shrunk by each scale. "
               "One person in every frame: 'found' = frames with a detection, 'extra' = further detections per "
               "frame.", ""]
     head = ["detector"] + [f"scale {s}: found / extra / ms" for s in v["scales"]]

@@ -54,11 +54,17 @@ def is_ready(name: str) -> bool:
     return probe.returncode == 0
 
 
-def ensure_venv(name: str, create: bool = True) -> Path | None:
-    """Python of the named venv, creating it with `python -m venv` + pip when missing; None when unavailable."""
+def ensure_venv(name: str, create: bool | None = None) -> Path | None:
+    """Python of the named venv, creating it with `python -m venv` + pip when missing; None when unavailable.
+
+    create=None follows $EDGE_AGENT_BENCH_CREATE_VENVS (default on; "0" turns creation off).
+    """
     if is_ready(name):
         return python_of(name)
+    if create is None:
+        create = os.environ.get("EDGE_AGENT_BENCH_CREATE_VENVS", "1") != "0"
     if not create:
+        log.info("benchmark venv %s is absent and creation is off; its comparisons are skipped", name)
         return None
     spec = VENVS[name]
     root = venvs_root() / name

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 640, 480
 CAMERA_ID = "bench"
+PACKAGED_MODEL = Path(__file__).with_name("models") / "attributes_int8.tflite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,8 @@ def _render(face: np.ndarray, room: np.ndarray, k: int, step: int) -> np.ndarray
     frame = room.copy()
     lane = WIDTH / k
     for j in range(k):
-        size = float(min(lane * 0.9, 160 + 30 * np.sin(1.3 * j + k)))
+        # The patch may overlap its neighbours' feathered margins: the face is only its middle ~45%.
+        size = float(min(lane * 1.2, 260 + 30 * np.sin(1.3 * j + k)))
         x = j * lane + (lane - size) / 2 + 6 * np.sin(step * 0.3 + j)
         y = (HEIGHT - size) / 2 + 4 * np.cos(step * 0.2 + j)
         paste(frame, face if (k + j) % 2 == 0 else np.ascontiguousarray(face[:, ::-1]), Placement(x, y, size))
@@ -116,12 +118,15 @@ def make_frames(n: int, faces: Sequence[int] = (1, 2, 3), seed: int = 0, pool: i
 
 def _with_threads(cfg: Any, threads: int, model_path: Path | None) -> Any:
     """A copy of cfg with every interpreter at `threads` threads and, optionally, another attribute model."""
+    attributes: dict[str, Any] = {"num_threads": threads} if "num_threads" in type(cfg.attributes).model_fields else {}
+    model = model_path or getattr(cfg.attributes, "model", None) or (PACKAGED_MODEL if PACKAGED_MODEL.is_file() else None)
+    if model is not None:
+        attributes["model"] = Path(model)
     update: dict[str, Any] = {
         "detector": cfg.detector.model_copy(update={"num_threads": threads}),
         "agent": cfg.agent.model_copy(update={"num_threads": threads}),
+        "attributes": cfg.attributes.model_copy(update=attributes),
     }
-    if model_path is not None:
-        update["attributes"] = cfg.attributes.model_copy(update={"model": Path(model_path)})
     return cfg.model_copy(update=update)
 
 

@@ -1,0 +1,58 @@
+"""`edge-agent bench` library: frames with real faces, the daemon's per-frame path timed, targets reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent import bench
+from edge_agent.detect.config import DetectorConfig
+
+
+def test_bench_frames_are_640x480_with_the_requested_face_counts() -> None:
+    frames = bench.make_frames(95, (1, 3))
+    assert len(frames) == 95
+    assert all(img.shape == (480, 640, 3) and img.dtype == np.uint8 for img, _ in frames)
+    assert [k for _, k in frames[:30]] == [1] * 30 and [k for _, k in frames[30:60]] == [3] * 30
+    assert not np.array_equal(frames[0][0], frames[1][0]), "faces move between frames"
+
+
+def test_the_agents_detector_finds_the_faces_pasted_into_bench_frames() -> None:
+    from edge_agent.detect.base import create_detector
+
+    try:
+        det = create_detector(DetectorConfig())
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"detector models unavailable: {exc}")
+    with det:
+        for img, k in bench.make_frames(90, (1, 2, 3))[::15]:
+            assert len(det.detect(img)) == k
+
+
+def test_run_bench_reports_every_stage_fps_rss_cpu_and_targets() -> None:
+    try:
+        result = bench.run_bench(frames=40, faces=(1, 2), paced_frames=15, paced_fps=30.0)
+    except Exception as exc:  # noqa: BLE001
+        if "model" in str(exc).lower() and "not found" in str(exc).lower():
+            pytest.skip(f"models unavailable: {exc}")
+        raise
+    assert result["frames"] == 40
+    stages = result["stages"]
+    assert set(stages) >= {"detect", "classify_face", "pose", "track_analytics", "publish_submit", "total"}
+    assert stages["detect"]["n"] == 40 and stages["detect"]["p50"] > 0
+    assert stages["total"]["p95"] >= stages["total"]["p50"] >= stages["detect"]["p50"]
+    assert result["fps"] > 0 and result["peak_rss_mb"] > 20
+    assert 0 < result["paced"]["cpu_share_pct"] < 200 and result["paced"]["frames"] == 15
+    assert result["faces_found"] > 0
+    assert [t["verdict"] for t in result["targets"]] and all(
+        t["verdict"] in ("pass", "miss", "n/a") for t in result["targets"])
+    assert len(result["targets"]) == len(bench.TARGETS)
+    text = bench.format_bench(result)
+    assert "| detect |" in text and "| target | limit | measured | verdict |" in text
+
+
+def test_targets_are_checked_not_asserted() -> None:
+    t = bench.Target("fps", "fps", 250.0, higher_is_better=True)
+    assert (t.check(300.0), t.check(100.0), t.check(None), t.check(float("nan"))) == ("pass", "miss", "n/a", "n/a")
+    assert bench.Target("x", "x", 1.5).check(1.5) == "pass"
+    assert bench.lookup({"a": {"b": 2}}, "a.b") == 2 and bench.lookup({}, "a.b") is None
