@@ -87,7 +87,7 @@ def _walk(model: type[BaseModel], raw: Any, loc: tuple[Any, ...]) -> tuple[list[
     return parts, node, allowed
 
 
-def _expected(err: dict[str, Any], allowed: set[str] | None) -> str:
+def _expected(err: Any, allowed: set[str] | None) -> str:
     etype = err.get("type", "")
     if etype == "extra_forbidden":
         keys = ", ".join(sorted(allowed)) if allowed else "none"

@@ -27,7 +27,7 @@ class AgentConfig(BaseModel):
     cameras: list[CameraConfig] = Field(
         default_factory=list, description="One [[cameras]] table per camera; `--source` overrides the first."
     )
-    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detector.")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detector.")  # type: ignore[arg-type]
     attributes: AttributesConfig = Field(
         default_factory=AttributesConfig, description="Attribute model and which heads are computed."
     )
@@ -43,7 +43,7 @@ class AgentConfig(BaseModel):
     def _unique_camera_ids(cls, cameras: list[Any]) -> list[Any]:
         seen: set[str] = set()
         for cam in cameras:
-            cid = getattr(cam, "id", None)
+            cid = str(getattr(cam, "id", ""))
             if cid in seen:
                 raise ValueError(f"camera id {cid!r} is used twice; each [[cameras]] needs its own id")
             seen.add(cid)

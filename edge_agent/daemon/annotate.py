@@ -65,7 +65,7 @@ class _Writer:
         if self.out.suffix.lower() in VIDEO_SUFFIXES:
             if self.video is None:
                 self.out.parent.mkdir(parents=True, exist_ok=True)
-                fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.out.suffix.lower()])
+                fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.out.suffix.lower()])
                 self.size = (int(image.shape[1]), int(image.shape[0]))
                 self.video = cv2.VideoWriter(str(self.out), fourcc, self.fps, self.size)
                 if not self.video.isOpened():

@@ -20,7 +20,7 @@ def with_source(cfg: AgentConfig, spec: str) -> AgentConfig:
     if cameras:
         cameras[0] = cameras[0].model_copy(update={"source": source})
     else:
-        cameras = [CameraConfig(source=source)]
+        cameras = [CameraConfig.model_validate({"source": source})]
     return cfg.model_copy(update={"cameras": cameras})
 
 
