@@ -123,6 +123,7 @@ fps = 10
 cycle_s = 8
 [tracking]
 visit_gap_s = 1.0
+min_age_years = 0  # children gating off: every end record carries attributes, whatever the model says
 [mqtt]
 host = "{broker.host}"
 port = {broker.port}
