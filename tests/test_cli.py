@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from edge_agent import __version__
 from edge_agent.cli import main
 from edge_agent.daemon.tailcmd import render_audience
-from tests.test_e2e import ATTRIBUTE_MODEL, NO_ATTRIBUTES, models_dir  # noqa: F401
+from tests.test_e2e import NO_ATTRIBUTES, attribute_model_path, attributes_toml, models_dir  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,8 +70,10 @@ def stills(tmp_path: Path) -> dict[str, Path]:
 
 
 def _cli_config(tmp_path: Path, with_attributes: bool) -> Path:
+    """Age and gender from the attribute model when it is built, else detection only."""
+    model = attribute_model_path()
     cfg = tmp_path / "cli.toml"
-    cfg.write_text("[attributes]\nage = true\ngender = true\nrace = false\n" if with_attributes else NO_ATTRIBUTES)
+    cfg.write_text(attributes_toml(model) if with_attributes and model is not None else NO_ATTRIBUTES)
     return cfg
 
 
@@ -80,7 +82,7 @@ def test_classify_prints_one_json_line_per_image_and_finds_the_astronauts_face(
     stills: dict[str, Path],
     models_dir: Path,  # noqa: F811
 ) -> None:
-    with_attrs = ATTRIBUTE_MODEL.is_file()
+    with_attrs = attribute_model_path() is not None
     args = ["-c", str(_cli_config(tmp_path, with_attrs))]
     result = invoke(
         "classify",
@@ -117,7 +119,7 @@ def test_annotate_writes_a_video_of_the_demo_and_images_for_stills(
     models_dir: Path,  # noqa: F811
 ) -> None:
     env = {"EDGE_AGENT_MODELS_DIR": str(models_dir)}
-    cfg = str(_cli_config(tmp_path, ATTRIBUTE_MODEL.is_file()))
+    cfg = str(_cli_config(tmp_path, True))
     video = tmp_path / "out" / "demo.mp4"
     result = invoke("annotate", "demo", "--out", str(video), "--max-frames", "12", "-c", cfg, env=env)
     assert result.exit_code == 0, result.stderr

@@ -47,9 +47,16 @@ def models_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def attribute_model() -> Path:
-    if not ATTRIBUTE_MODEL.is_file():
-        pytest.skip(f"{ATTRIBUTE_MODEL.relative_to(REPO)} is not built yet")
-    return ATTRIBUTE_MODEL
+    """The packaged attribute model ($EDGE_AGENT_TEST_ATTRIBUTE_MODEL overrides it, e.g. with a test build)."""
+    path = attribute_model_path()
+    if path is None:
+        pytest.skip(f"{ATTRIBUTE_MODEL} is not built yet")
+    return path
+
+
+def attribute_model_path() -> Path | None:
+    path = Path(os.environ.get("EDGE_AGENT_TEST_ATTRIBUTE_MODEL", ATTRIBUTE_MODEL))
+    return path if path.is_file() else None
 
 
 class Collector:
@@ -133,6 +140,11 @@ keepalive_s = 5
     path = tmp_path / "config.toml"
     path.write_text(text)
     return path, device_id
+
+
+def attributes_toml(model: Path) -> str:
+    """Age and gender on, race off (so the test can prove a disabled head appears nowhere)."""
+    return f'[attributes]\nmodel = "{model}"\nage = true\ngender = true\nrace = false\n'
 
 
 def agent_env(models_dir: Path, **extra: str) -> dict[str, str]:
@@ -228,7 +240,7 @@ def assert_no_image_data(messages: list[Message], state_dir: Path) -> None:
 def test_demo_run_publishes_online_info_tracks_with_attributes_stats_and_sigterm_gives_offline(
     tmp_path: Path, broker: Any, models_dir: Path, attribute_model: Path, running: list[subprocess.Popen[str]]
 ) -> None:
-    config, dev = write_config(tmp_path, broker, "[attributes]\nage = true\ngender = true\nrace = false\n")
+    config, dev = write_config(tmp_path, broker, attributes_toml(attribute_model))
     sub = Collector(broker.host, broker.port, f"edge-agent/{dev}/#")
     proc = start_agent(config, agent_env(models_dir))
     running.append(proc)
@@ -384,7 +396,7 @@ def test_face_clip_runs_to_its_end_with_attributes_printed_and_published(
     running: list[subprocess.Popen[str]],
 ) -> None:
     """The real clip from ../shared: the run ends by itself at end of file (exit 0); --print shows the visits."""
-    config, dev = write_config(tmp_path, broker, "[attributes]\nage = true\ngender = true\nrace = false\n")
+    config, dev = write_config(tmp_path, broker, attributes_toml(attribute_model))
     sub = Collector(broker.host, broker.port, f"edge-agent/{dev}/#")
     proc = start_agent(config, agent_env(models_dir), "--source", str(face_video), "--print", stdout=subprocess.PIPE)
     running.append(proc)
