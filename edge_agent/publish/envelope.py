@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 ENVELOPE_KEYS: frozenset[str] = frozenset({"schema", "msg_id", "seq", "ts", "device_id", "camera_id", "buffered"})
 SCHEMA_ID_RE = re.compile(r"^edge-agent/[a-z][a-z0-9_]*/[0-9]+$")
 BUFFERED_SUFFIX = b',"buffered":true}'
+STATUS_SCHEMA = "edge-agent/status/1"
+TOPIC_RE = re.compile(r"^[^#+/\x00]+(/[^#+/\x00]+)*$")  # a topic suffix: non-empty levels, no wildcards
+FILTER_RE = re.compile(r"^([^#+/\x00]+|\+)(/([^#+/\x00]+|\+))*(/#)?$|^#$")  # a subscription filter
 
 
 class MessageError(ValueError):
@@ -63,6 +67,16 @@ def encode(
     except (TypeError, ValueError) as exc:
         raise MessageError(f"payload for {schema} is not JSON-serialisable: {exc}") from None
     return text.encode("utf-8")
+
+
+def status(state: str, reason: str | None, *, seq: int, device_id: str) -> bytes:
+    """The `status` message (online/offline), published outside the outbox and as the Last Will."""
+    body: dict[str, Any] = {"state": state}
+    if reason:
+        body["reason"] = reason
+    return encode(
+        body, schema=STATUS_SCHEMA, msg_id=new_msg_id(), seq=seq, ts=time.time(), device_id=device_id, camera_id=None
+    )
 
 
 def mark_buffered(data: bytes) -> bytes:

@@ -9,7 +9,6 @@ in-flight map survives a reconnect; after a crash the outbox simply offers every
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import deque
@@ -29,9 +28,6 @@ from edge_agent.publish.outbox import Outbox, Row
 
 log = logging.getLogger(__name__)
 
-STATUS_SCHEMA = "edge-agent/status/1"
-_SUFFIX_RE = re.compile(r"^[^#+/\x00]+(/[^#+/\x00]+)*$")
-_FILTER_RE = re.compile(r"^([^#+/\x00]+|\+)(/([^#+/\x00]+|\+))*(/#)?$|^#$")
 _PACKET_TOO_LARGE = 0x95
 _PURGE_EVERY_S = 10.0
 # DISCONNECT reasons that point at a message rather than the network: malformed, protocol error, not authorized,
@@ -50,7 +46,7 @@ class Publisher:
     """Accepts messages into the outbox and delivers them to `<prefix>/<device_id>/<suffix>` over MQTT v5, QoS 1."""
 
     def __init__(self, cfg: MqttConfig, outbox_cfg: OutboxConfig, device_id: str, state_dir: Path) -> None:
-        if not _SUFFIX_RE.match(device_id) or "/" in device_id:
+        if not envelope.TOPIC_RE.match(device_id) or "/" in device_id:
             raise ConfigError(f"agent.device_id = {device_id!r} cannot be used in an MQTT topic (no / + # allowed)")
         self.cfg = cfg
         self.device_id = device_id
@@ -104,7 +100,7 @@ class Publisher:
         Raises MessageError for a caller bug (bad suffix, reserved key, not JSON) and OutboxError when the
         state directory cannot store it; in both cases nothing was accepted.
         """
-        if not _SUFFIX_RE.match(topic_suffix):
+        if not envelope.TOPIC_RE.match(topic_suffix):
             raise MessageError(f"topic suffix {topic_suffix!r} is empty or contains a wildcard or empty level")
         msg_id = envelope.new_msg_id()
         ts = time.time()
@@ -131,7 +127,7 @@ class Publisher:
 
         Runs on paho's network thread: hand work off to a queue. Our own publishes are not echoed (v5 no-local).
         """
-        if not _FILTER_RE.match(topic_suffix_filter):
+        if not envelope.FILTER_RE.match(topic_suffix_filter):
             raise MessageError(f"topic filter {topic_suffix_filter!r} is not a valid MQTT filter")
         self._subs[topic_suffix_filter] = callback
         if self._client.is_connected():  # else on_connect subscribes (a duplicate SUBSCRIBE is harmless)
@@ -203,18 +199,7 @@ class Publisher:
         return f"{self.base}/status"
 
     def _status_payload(self, state: str, reason: str | None = None) -> bytes:
-        body: dict[str, Any] = {"state": state}
-        if reason:
-            body["reason"] = reason
-        return envelope.encode(
-            body,
-            schema=STATUS_SCHEMA,
-            msg_id=envelope.new_msg_id(),
-            seq=self._outbox.next_seq(),
-            ts=time.time(),
-            device_id=self.device_id,
-            camera_id=None,
-        )
+        return envelope.status(state, reason, seq=self._outbox.next_seq(), device_id=self.device_id)
 
     def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
         # A fresh Last Will per attempt, so its seq/ts are recent; the broker publishes it if we vanish.
