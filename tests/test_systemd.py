@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.systemd import Notifier, under_systemd
+from tests.test_e2e import models_dir  # noqa: F401 - session fixture
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "edge-agent.service"
@@ -154,3 +156,40 @@ def test_under_systemd_logs_have_journal_priorities_and_no_timestamps() -> None:
         check=False, args=[sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30
     )
     assert re.match(r"^\d\d:\d\d:\d\d WARNING edge_agent\.x: camera cam0 stalled$", proc.stderr.strip())
+
+
+MDWE_WRAPPER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN (Linux >= 6.3)
+    sys.exit(77)
+os.execv(sys.executable, [sys.executable, "-m", "edge_agent", *sys.argv[1:]])
+"""
+
+
+def test_pipeline_runs_without_writable_executable_memory(tmp_path: Path, models_dir: Path) -> None:  # noqa: F811
+    """MemoryDenyWriteExecute=yes in the unit is safe: detect + classify run under the kernel's MDWE."""
+    import cv2
+    import skimage.data
+
+    from tests.test_e2e import NO_ATTRIBUTES, attribute_model_path, attributes_toml
+
+    image = tmp_path / "astronaut.png"
+    cv2.imwrite(str(image), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
+    model = attribute_model_path()
+    config = tmp_path / "c.toml"
+    config.write_text(attributes_toml(model) if model else NO_ATTRIBUTES)
+    env = dict(os.environ, EDGE_AGENT_MODELS_DIR=str(models_dir))
+    proc = subprocess.run(
+        [sys.executable, "-c", MDWE_WRAPPER, "classify", "-c", str(config), str(image)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode == 77:
+        pytest.skip("this kernel has no PR_SET_MDWE")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (face,) = json.loads(proc.stdout)["faces"]
+    assert face["score"] > 0.5 and (model is None or "gender" in face["attributes"])
