@@ -230,7 +230,8 @@ def _soak(r: dict[str, Any]) -> list[str]:
         return lines + ["Not part of this run: `python -m benchmarks soak --minutes 20` writes "
                         "`benchmarks/results/soak.json`, which the next `all` run includes.", ""]
     lines += [f"`{s['command']}` on {s['date']}: {s['minutes']:g} min, {s['frames']} frames "
-              f"({fmt(s['fps'], digits=1)} fps), clip `{s['clip']}`.", ""]
+              f"({fmt(s['fps'], digits=1)} fps), clip `{s['clip']}`." + (f" Note: {s['note']}." if s.get("note") else ""),
+              ""]
     rows = [["RSS, MB", fmt(s["rss_first_mb"]), fmt(s["rss_last_mb"]), fmt(s["rss_growth_mb"]) + " (after warm-up)"],
             ["open fds", str(s["fds_first"]), str(s["fds_last"]), f"{s['fds_min']}..{s['fds_max']}"],
             ["threads", str(s["threads_first"]), str(s["threads_last"]), f"{s['threads_min']}..{s['threads_max']}"]]
