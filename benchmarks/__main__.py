@@ -13,7 +13,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +43,13 @@ def _model_info(model: Path) -> dict[str, Any]:
     from edge_agent.modelmeta import load_metadata
 
     meta = load_metadata(model)
-    return {"path": str(model), "name": meta.name, "version": meta.version, "sha256": meta.sha256,
-            "quantization": meta.quantization}
+    return {
+        "path": str(model),
+        "name": meta.name,
+        "version": meta.version,
+        "sha256": meta.sha256,
+        "quantization": meta.quantization,
+    }
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -66,23 +71,39 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     _check(args)
     peer = not args.no_peer
     started = time.monotonic()
-    res: dict[str, Any] = {"command": args.command_line, "machine": machine.facts(), "model": _model_info(args.model),
-                           "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    res: dict[str, Any] = {
+        "command": args.command_line,
+        "machine": machine.facts(),
+        "model": _model_info(args.model),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     held = held_out_items(args.data, limit=args.limit)
-    res["data"] = {"dir": str(args.data), "held_out": len(held_out_items(args.data).items) if args.limit else
-                   len(held.items), "used": len(held.items), "skipped": dict(held.skipped)}
+    res["data"] = {
+        "dir": str(args.data),
+        "held_out": len(held_out_items(args.data).items) if args.limit else len(held.items),
+        "used": len(held.items),
+        "skipped": dict(held.skipped),
+    }
     res["accuracy"] = _section("accuracy", lambda: accuracy.compare(held, args.model, with_peer=peer))
     res["speed"] = _section("speed", lambda: speed.compare(args.data, args.model, args.repeats, with_peer=peer))
     res["detection"] = _section("detection", lambda: _detection(args, peer))
     video = args.video if args.video and args.video.is_file() else None
-    res["video"] = _section("video", lambda: detection.compare_video(
-        video, with_peer=peer, step=args.video_step)) if video else {
-        "skipped": f"clip not found: {args.video}"}
+    res["video"] = (
+        _section("video", lambda: detection.compare_video(video, with_peer=peer, step=args.video_step))
+        if video
+        else {"skipped": f"clip not found: {args.video}"}
+    )
     short = _store_path(models_store, "face_detection_short_range")
-    res["runtimes"] = _section("runtimes", lambda: runtimes.compare(
-        args.model, args.float_model, short, args.repeats, with_tflr=peer, with_tf=not args.no_tf))
-    res["agent"] = _section("agent", lambda: agent.compare(args.model, args.bench_frames, args.peer_frames,
-                                                           args.paced_frames, with_peer=peer))
+    res["runtimes"] = _section(
+        "runtimes",
+        lambda: runtimes.compare(
+            args.model, args.float_model, short, args.repeats, with_tflr=peer, with_tf=not args.no_tf
+        ),
+    )
+    res["agent"] = _section(
+        "agent",
+        lambda: agent.compare(args.model, args.bench_frames, args.peer_frames, args.paced_frames, with_peer=peer),
+    )
     soak = args.results / "soak.json"
     res["soak"] = json.loads(soak.read_text()) if soak.is_file() else None
     res["duration_s"] = time.monotonic() - started
@@ -102,8 +123,12 @@ def _detection(args: argparse.Namespace, peer: bool) -> dict[str, Any]:
     frames = detection.make_frames(args.det_frames, args.data, seed=0)
     results = detection.compare(frames, with_peer=peer)
     plot = detection.plot_recall(results, args.results / "detection_recall.png")
-    return {"frames": len(frames.truth), "faces": sum(len(t) for t in frames.truth), "results": results,
-            "plot": _rel(plot, args.out.parent)}
+    return {
+        "frames": len(frames.truth),
+        "faces": sum(len(t) for t in frames.truth),
+        "results": results,
+        "plot": _rel(plot, args.out.parent),
+    }
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -147,9 +172,11 @@ def cmd_soak(args: argparse.Namespace) -> int:
     res["plot"] = _rel(soak.plot(res, args.results / "soak.png"), args.out.parent)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "soak.json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
-    print(f"soak {res['minutes']:g} min, {res['frames']} frames: RSS {res['rss_first_mb']:.1f} → "
-          f"{res['rss_last_mb']:.1f} MB (growth {res['rss_growth_mb']:+.2f} MB), fds {res['fds_min']}..{res['fds_max']}"
-          f", threads {res['threads_min']}..{res['threads_max']}")
+    print(
+        f"soak {res['minutes']:g} min, {res['frames']} frames: RSS {res['rss_first_mb']:.1f} → "
+        f"{res['rss_last_mb']:.1f} MB (growth {res['rss_growth_mb']:+.2f} MB), fds {res['fds_min']}..{res['fds_max']}"
+        f", threads {res['threads_min']}..{res['threads_max']}"
+    )
     return 0
 
 
@@ -163,15 +190,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     from benchmarks.ours import DEFAULT_MODEL
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("all", help="every comparison in one run; writes BENCHMARKS.md and benchmarks/results/")
     a.add_argument("--data", type=Path, required=True, help="UTKFace-style folder (only its held-out split is used)")
     a.add_argument("--limit", type=int, default=None, help="at most this many held-out images for accuracy")
-    a.add_argument("--float-model", type=Path, default=None, help="float model for the runtimes table "
-                   "(default: the int8 model's name with 'float')")
+    a.add_argument(
+        "--float-model",
+        type=Path,
+        default=None,
+        help="float model for the runtimes table (default: the int8 model's name with 'float')",
+    )
     a.add_argument("--video", type=Path, default=REPO.parent / "shared" / "data" / "video" / "face.mp4")
     a.add_argument("--video-step", type=int, default=3, help="use every n-th frame of the clip")
     a.add_argument("--det-frames", type=int, default=400, help="synthetic frames for detection range")
@@ -209,11 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - one line, not a traceback
+    except Exception as exc:
         if args.verbose:
             raise
-        print(f"error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
-              file=sys.stderr)
+        print(
+            f"error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+            file=sys.stderr,
+        )
         return 1
 
 

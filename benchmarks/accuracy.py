@@ -70,7 +70,9 @@ def compare(items: HeldOut, model_path: Path, with_peer: bool = True) -> dict[st
         out["peer"] = "skipped (peer venv unavailable)"
         return _with_gaps(out)
     theirs, given = peer
-    both = [k for k, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a.gender is not None and b.gender is not None]
+    both = [
+        k for k, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a.gender is not None and b.gender is not None
+    ]
 
     def sub(preds: list[Prediction]) -> dict[str, Any]:
         cols = [[t[k] for k in both] for t in truth]

@@ -22,10 +22,17 @@ from edge_agent.bench import make_frames
 log = logging.getLogger(__name__)
 
 
-def compare(model: Path | None, frames: int = 600, peer_frames: int = 150, paced_frames: int = 300,
-            with_peer: bool = True) -> dict[str, Any]:
-    job = {"job": "bench", "frames": frames, "faces": [1, 2, 3], "threads": 1,
-           "model": str(model) if model else None, "paced_frames": paced_frames}
+def compare(
+    model: Path | None, frames: int = 600, peer_frames: int = 150, paced_frames: int = 300, with_peer: bool = True
+) -> dict[str, Any]:
+    job = {
+        "job": "bench",
+        "frames": frames,
+        "faces": [1, 2, 3],
+        "threads": 1,
+        "model": str(model) if model else None,
+        "paced_frames": paced_frames,
+    }
     out: dict[str, Any] = {}
     try:
         out["ours"] = venvs.run_worker(sys.executable, "benchmarks.workers.ours", job)
@@ -39,8 +46,12 @@ def compare(model: Path | None, frames: int = 600, peer_frames: int = 150, paced
         clip, one = Path(tmp) / "clip.npy", Path(tmp) / "one.npy"
         np.save(clip, np.stack([img for img, _ in make_frames(peer_frames, (1, 2, 3))]))
         np.save(one, np.stack([img for img, _ in make_frames(18, (1,), seed=1)]))
-        peer_job = {"job": "loop", "frames": str(clip), "one_face_frames": str(one),
-                    "paced_frames": min(paced_frames, 90)}
+        peer_job = {
+            "job": "loop",
+            "frames": str(clip),
+            "one_face_frames": str(one),
+            "paced_frames": min(paced_frames, 90),
+        }
         try:
             out["peer"] = venvs.run_worker(py, "benchmarks.workers.peer", peer_job)
         except venvs.WorkerError as exc:
@@ -57,8 +68,11 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         ("per frame p95, ms", ostages.get("total", {}).get("p95"), p.get("frame_ms", {}).get("p95")),
         ("end-to-end frames/s", o.get("fps"), p.get("fps")),
         ("peak RSS, MB", o.get("peak_rss_mb"), p.get("peak_rss_mb")),
-        ("CPU at 30 fps, 1 face, % of one core", o.get("paced", {}).get("cpu_share_pct"),
-         None if "paced" not in p else round(100 * p["paced"]["cpu_share"], 2)),
+        (
+            "CPU at 30 fps, 1 face, % of one core",
+            o.get("paced", {}).get("cpu_share_pct"),
+            None if "paced" not in p else round(100 * p["paced"]["cpu_share"], 2),
+        ),
     ]
     out = []
     for label, a, b in pairs:

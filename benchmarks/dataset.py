@@ -86,7 +86,9 @@ def held_out_items(root: Path, limit: int | None = None, seed: int = 0) -> HeldO
         # A seeded sample, sorted again so runs with the same limit see the same images in the same order.
         idx = np.random.default_rng(seed).choice(len(out.items), size=limit, replace=False)
         out.items = [out.items[i] for i in sorted(idx)]
-    log.info("held-out split: %d of %d files (%s)", len(out.items), out.total_files, dict(out.skipped) or "none skipped")
+    log.info(
+        "held-out split: %d of %d files (%s)", len(out.items), out.total_files, dict(out.skipped) or "none skipped"
+    )
     return out
 
 

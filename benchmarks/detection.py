@@ -9,6 +9,7 @@ rest are false positives. Timing is wall time of one detect call on one thread (
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 import time
@@ -20,7 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks import ours, synth_frames as sf, venvs
+from benchmarks import ours, venvs
+from benchmarks import synth_frames as sf
 from benchmarks.workers.common import summarize_ms
 from edge_agent.records import Box
 
@@ -109,7 +111,7 @@ def score(frames: Frames, dets_per_frame: list[list[tuple[Box, float]]]) -> dict
         return float(f[m].mean()) if m.any() else float("nan")
 
     return {
-        "bins": [f"{a}-{b - 1}" for a, b in zip(BINS[:-1], BINS[1:], strict=True)],
+        "bins": [f"{a}-{b - 1}" for a, b in itertools.pairwise(BINS)],
         "recall": [float(h / t) if t else float("nan") for h, t in zip(hits, total, strict=True)],
         "faces": [int(t) for t in total],
         "recall_ge40": recall_from(40),
@@ -253,7 +255,12 @@ def compare_video(clip: Path, with_peer: bool = True, step: int = 3) -> dict[str
                 np.save(path, frames)
                 ans = venvs.run_worker(py, "benchmarks.workers.peer", {"job": "detect", "frames": str(path)})
                 out["dlib HOG (peer)"][f"{s:g}"] = {**_video_score(ans["boxes"]), "ms_p50": ans["ms"].get("p50")}
-    return {"frames_per_scale": len(next(iter(scaled.values()))), "step": step, "scales": [f"{s:g}" for s in scaled], "rows": out}
+    return {
+        "frames_per_scale": len(next(iter(scaled.values()))),
+        "step": step,
+        "scales": [f"{s:g}" for s in scaled],
+        "rows": out,
+    }
 
 
 def plot_recall(results: dict[str, Any], path: Path) -> Path:
@@ -263,7 +270,7 @@ def plot_recall(results: dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    centres = [np.sqrt(a * (b - 1)) for a, b in zip(BINS[:-1], BINS[1:], strict=True)]
+    centres = [np.sqrt(a * (b - 1)) for a, b in itertools.pairwise(BINS)]
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, r in results.items():
         if "recall" in r:

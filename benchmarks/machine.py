@@ -47,8 +47,10 @@ def venv_versions(name: str, packages: tuple[str, ...]) -> dict[str, str]:
     py = venvs.python_of(name)
     if not py.is_file():
         return {p: "venv absent" for p in packages}
-    code = ("import importlib.metadata as m, json\nout={}\nfor p in %r:\n try: out[p]=m.version(p)\n"
-            " except m.PackageNotFoundError: out[p]='not installed'\nprint(json.dumps(out))") % (packages,)
+    code = (
+        "import importlib.metadata as m, json\nout={}\nfor p in " + repr(packages) + ":\n try: out[p]=m.version(p)\n"
+        " except m.PackageNotFoundError: out[p]='not installed'\nprint(json.dumps(out))"
+    )
     proc = subprocess.run([str(py), "-c", code], capture_output=True, text=True, check=False)
     try:
         import json

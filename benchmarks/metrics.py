@@ -23,8 +23,13 @@ def group_of_years(age: float | None) -> int | None:
     return None if age is None else age_group(age)
 
 
-def summarize(truth_age: Sequence[float], truth_gender: Sequence[int], truth_race: Sequence[int],
-              preds: Sequence[Prediction], miss_is_wrong: bool) -> dict[str, float | int | dict[str, float]]:
+def summarize(
+    truth_age: Sequence[float],
+    truth_gender: Sequence[int],
+    truth_race: Sequence[int],
+    preds: Sequence[Prediction],
+    miss_is_wrong: bool,
+) -> dict[str, float | int | dict[str, float]]:
     """Gender accuracy (overall, per race), age MAE, age-group exact / one-off on the images given.
 
     With miss_is_wrong, a missed face counts as a wrong answer for every accuracy and is left out of the MAE

@@ -27,8 +27,14 @@ def _models(int8: Path, float_model: Path | None, detector: Path | None) -> dict
     return models
 
 
-def compare(int8: Path, float_model: Path | None, detector: Path | None, repeats: int = 200,
-            with_tflr: bool = True, with_tf: bool = True) -> dict[str, Any]:
+def compare(
+    int8: Path,
+    float_model: Path | None,
+    detector: Path | None,
+    repeats: int = 200,
+    with_tflr: bool = True,
+    with_tf: bool = True,
+) -> dict[str, Any]:
     """runtime -> {"runtime": version, "results": {"<model>@<threads>": {"ms": {...}} | {"error": ...}}}."""
     models = _models(int8, float_model, detector)
     job = {"runtime": "", "models": models, "threads": list(THREADS), "repeats": repeats}

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,10 @@ def _config(tmp: Path, clip: Path | None, port: int | None) -> Path:
     else:  # no clip: the built-in synthetic demo at its highest rate
         source = 'type = "demo"\nfps = 1000\n'
     mqtt = f'[mqtt]\nhost = "127.0.0.1"\nport = {port if port else 9}\n'
-    text = (f'[agent]\nstate_dir = "{tmp / "state"}"\nstats_interval_s = 10\nlog_level = "warning"\n\n'
-            f'[[cameras]]\nid = "soak"\nmax_fps = 0\n\n[cameras.source]\n{source}\n{mqtt}')
+    text = (
+        f'[agent]\nstate_dir = "{tmp / "state"}"\nstats_interval_s = 10\nlog_level = "warning"\n\n'
+        f'[[cameras]]\nid = "soak"\nmax_fps = 0\n\n[cameras.source]\n{source}\n{mqtt}'
+    )
     path = tmp / "soak.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -95,8 +97,9 @@ def _frames_counter(port: int | None) -> tuple[Any, dict[str, int]]:
     return client, seen
 
 
-def run_soak(minutes: float, clip: Path | None = DEFAULT_CLIP, interval_s: float = 5.0,
-             warmup_s: float | None = None) -> dict[str, Any]:
+def run_soak(
+    minutes: float, clip: Path | None = DEFAULT_CLIP, interval_s: float = 5.0, warmup_s: float | None = None
+) -> dict[str, Any]:
     clip = clip if clip is not None and clip.is_file() else None
     duration = minutes * 60.0
     warmup_s = min(60.0, 0.1 * duration) if warmup_s is None else warmup_s
@@ -134,21 +137,33 @@ def run_soak(minutes: float, clip: Path | None = DEFAULT_CLIP, interval_s: float
     return summarize(samples, minutes, warmup_s, seen["frames"], clip, " ".join(sys.argv) or "soak")
 
 
-def summarize(samples: list[dict[str, float]], minutes: float, warmup_s: float, frames: int, clip: Path | None,
-              command: str) -> dict[str, Any]:
+def summarize(
+    samples: list[dict[str, float]], minutes: float, warmup_s: float, frames: int, clip: Path | None, command: str
+) -> dict[str, Any]:
     after = [s for s in samples if s["t"] >= warmup_s] or samples
     first = float(np.median([s["rss_mb"] for s in after[:3]]))
     last = float(np.median([s["rss_mb"] for s in after[-3:]]))
     wall = samples[-1]["t"]
     return {
-        "command": command, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "minutes": round(wall / 60.0, 2), "requested_minutes": minutes, "clip": str(clip or "demo source"),
-        "frames": frames, "fps": frames / wall if wall else 0.0, "warmup_s": warmup_s,
-        "rss_first_mb": first, "rss_last_mb": last, "rss_growth_mb": last - first,
-        "fds_first": int(after[0]["fds"]), "fds_last": int(after[-1]["fds"]),
-        "fds_min": int(min(s["fds"] for s in after)), "fds_max": int(max(s["fds"] for s in after)),
-        "threads_first": int(after[0]["threads"]), "threads_last": int(after[-1]["threads"]),
-        "threads_min": int(min(s["threads"] for s in after)), "threads_max": int(max(s["threads"] for s in after)),
+        "command": command,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "minutes": round(wall / 60.0, 2),
+        "requested_minutes": minutes,
+        "clip": str(clip or "demo source"),
+        "frames": frames,
+        "fps": frames / wall if wall else 0.0,
+        "warmup_s": warmup_s,
+        "rss_first_mb": first,
+        "rss_last_mb": last,
+        "rss_growth_mb": last - first,
+        "fds_first": int(after[0]["fds"]),
+        "fds_last": int(after[-1]["fds"]),
+        "fds_min": int(min(s["fds"] for s in after)),
+        "fds_max": int(max(s["fds"] for s in after)),
+        "threads_first": int(after[0]["threads"]),
+        "threads_last": int(after[-1]["threads"]),
+        "threads_min": int(min(s["threads"] for s in after)),
+        "threads_max": int(max(s["threads"] for s in after)),
         "samples": samples,
     }
 

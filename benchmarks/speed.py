@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import synth_frames as sf, venvs
+from benchmarks import synth_frames as sf
+from benchmarks import venvs
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,10 @@ def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows: measure, ours, peer, ours / peer (lower is better for all three), peer / ours speed-up."""
     rows = []
     ours, peer = result.get("ours", {}), result.get("peer", {})
-    for label, key in (("classification per face, ms (p50)", "classify_ms"),
-                       ("frame → attributes, 640x480, 1 face, ms (p50)", "frame_ms")):
+    for label, key in (
+        ("classification per face, ms (p50)", "classify_ms"),
+        ("frame → attributes, 640x480, 1 face, ms (p50)", "frame_ms"),
+    ):
         a, b = ours.get(key, {}).get("p50"), peer.get(key, {}).get("p50")
         rows.append(_row(label, a, b))
     rows.append(_row("peak RSS, MB", ours.get("peak_rss_mb"), peer.get("peak_rss_mb")))
@@ -68,5 +71,10 @@ def ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _row(label: str, a: float | None, b: float | None) -> dict[str, Any]:
     both = a is not None and b is not None and a > 0 and b > 0
-    return {"measure": label, "ours": a, "peer": b, "ours / peer": a / b if both else None,
-            "peer / ours": b / a if both else None}
+    return {
+        "measure": label,
+        "ours": a,
+        "peer": b,
+        "ours / peer": a / b if both else None,
+        "peer / ours": b / a if both else None,
+    }

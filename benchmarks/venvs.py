@@ -73,7 +73,9 @@ def ensure_venv(name: str, create: bool | None = None) -> Path | None:
         subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, capture_output=True)
         subprocess.run(
             [str(python_of(name)), "-m", "pip", "install", "--quiet", *spec.requirements],
-            check=True, capture_output=True, timeout=900,
+            check=True,
+            capture_output=True,
+            timeout=900,
         )
     except (subprocess.SubprocessError, OSError) as exc:
         log.warning("cannot create benchmark venv %s (%s); its comparisons are skipped", name, type(exc).__name__)
@@ -95,8 +97,14 @@ def run_worker(python: Path | str, module: str, job: dict[str, Any], timeout_s: 
     cmd = [str(python), "-m", module]
     try:
         proc = subprocess.run(
-            cmd, input=json.dumps(job), capture_output=True, text=True, cwd=REPO, env=one_thread_env(),
-            timeout=timeout_s, check=False,
+            cmd,
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=one_thread_env(),
+            timeout=timeout_s,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise WorkerError(f"{module} {job.get('job')} timed out after {timeout_s:.0f} s") from exc

@@ -10,6 +10,7 @@ reaches a broker; submit() cost is the outbox commit the daemon pays. Figures ar
 from __future__ import annotations
 
 import logging
+import math
 import resource
 import tempfile
 import time
@@ -38,7 +39,7 @@ class Target:
     higher_is_better: bool = False
 
     def check(self, value: float | None) -> str:
-        if value is None or value != value:  # None or NaN
+        if value is None or math.isnan(value):
             return "n/a"
         ok = value >= self.limit if self.higher_is_better else value <= self.limit
         return "pass" if ok else "miss"
@@ -95,7 +96,9 @@ def _render(face: np.ndarray, room: np.ndarray, k: int, step: int) -> np.ndarray
     return frame
 
 
-def make_frames(n: int, faces: Sequence[int] = (1, 2, 3), seed: int = 0, pool: int = 10) -> list[tuple[np.ndarray, int]]:
+def make_frames(
+    n: int, faces: Sequence[int] = (1, 2, 3), seed: int = 0, pool: int = 10
+) -> list[tuple[np.ndarray, int]]:
     """n BGR 640x480 frames (image, faces pasted), holding each face count of `faces` for 30 frames (1 s at 30 fps).
 
     Only `pool` distinct frames per face count are rendered and then played back and forth, so the frames held
@@ -106,7 +109,7 @@ def make_frames(n: int, faces: Sequence[int] = (1, 2, 3), seed: int = 0, pool: i
 
     rng = np.random.default_rng(seed)
     face = load_face()
-    counts = sorted(set(int(k) for k in faces))
+    counts = sorted({int(k) for k in faces})
     rendered = {k: [_render(face, _room(rng), k, s) for s in range(pool)] for k in counts}
     cycle = list(range(pool)) + list(range(pool - 2, 0, -1))  # ping-pong: 0..9..1
     out = []
@@ -119,7 +122,9 @@ def make_frames(n: int, faces: Sequence[int] = (1, 2, 3), seed: int = 0, pool: i
 def _with_threads(cfg: Any, threads: int, model_path: Path | None) -> Any:
     """A copy of cfg with every interpreter at `threads` threads and, optionally, another attribute model."""
     attributes: dict[str, Any] = {"num_threads": threads} if "num_threads" in type(cfg.attributes).model_fields else {}
-    model = model_path or getattr(cfg.attributes, "model", None) or (PACKAGED_MODEL if PACKAGED_MODEL.is_file() else None)
+    model = (
+        model_path or getattr(cfg.attributes, "model", None) or (PACKAGED_MODEL if PACKAGED_MODEL.is_file() else None)
+    )
     if model is not None:
         attributes["model"] = Path(model)
     update: dict[str, Any] = {
@@ -145,8 +150,9 @@ class _Pipeline:
         self.timings = Timings()
         self.reset_timings()
         analytics = builders.camera_analytics(cfg, CAMERA_ID, meta)
-        self.runner = CameraRunner(CAMERA_ID, None, analytics, self.detector, self.classifier, builders.pose_fn(),
-                                   self.timings, self.sink.send)
+        self.runner = CameraRunner(
+            CAMERA_ID, None, analytics, self.detector, self.classifier, builders.pose_fn(), self.timings, self.sink.send
+        )
         self.index = 0
 
     def reset_timings(self) -> None:
@@ -188,12 +194,24 @@ def _paced(pipe: _Pipeline, frames: list[np.ndarray], n: int, fps: float) -> dic
         pipe.process(frames[i % len(frames)])
     wall = time.monotonic() - wall0
     cpu = time.process_time() - cpu0
-    return {"fps": fps, "frames": n, "wall_s": round(wall, 2), "cpu_share_pct": round(100.0 * cpu / wall, 2),
-            "late_frames": late}
+    return {
+        "fps": fps,
+        "frames": n,
+        "wall_s": round(wall, 2),
+        "cpu_share_pct": round(100.0 * cpu / wall, 2),
+        "late_frames": late,
+    }
 
 
-def run_bench(config: Any = None, frames: int = 600, faces: Sequence[int] = (1, 2, 3), threads: int = 1,
-              model_path: Path | None = None, paced_frames: int = 300, paced_fps: float = 30.0) -> dict[str, Any]:
+def run_bench(
+    config: Any = None,
+    frames: int = 600,
+    faces: Sequence[int] = (1, 2, 3),
+    threads: int = 1,
+    model_path: Path | None = None,
+    paced_frames: int = 300,
+    paced_fps: float = 30.0,
+) -> dict[str, Any]:
     """Time the agent's per-frame path; returns per-stage p50/p95 (ms), fps, peak RSS, paced CPU share, targets."""
     from edge_agent.config.model import AgentConfig
 
@@ -272,8 +290,12 @@ def lookup(result: dict[str, Any], dotted: str) -> Any:
 def check_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target with the measured value and pass / miss / n/a (never an assertion)."""
     return [
-        {"target": t.label, "limit": f"{'>=' if t.higher_is_better else '<='} {t.limit:g}",
-         "value": lookup(result, t.key), "verdict": t.check(lookup(result, t.key))}
+        {
+            "target": t.label,
+            "limit": f"{'>=' if t.higher_is_better else '<='} {t.limit:g}",
+            "value": lookup(result, t.key),
+            "verdict": t.check(lookup(result, t.key)),
+        }
         for t in TARGETS
     ]
 
@@ -288,8 +310,10 @@ def format_bench(result: dict[str, Any]) -> str:
     """Human-readable figures for the terminal (and the markdown tables of BENCHMARKS.md)."""
     s = result["setup"]
     lines = [
-        f"edge-agent bench: {s['frames']} frames {s['frame_size']}, faces per frame {s['faces_per_frame']}, "
-        f"{s['threads']} thread(s), detector {s['detector']}, {s['runtime']}",
+        (
+            f"edge-agent bench: {s['frames']} frames {s['frame_size']}, faces per frame {s['faces_per_frame']}, "
+            f"{s['threads']} thread(s), detector {s['detector']}, {s['runtime']}"
+        ),
         f"model {s['attribute_model']}",
         "",
         "| stage | p50 ms | p95 ms | samples |",
@@ -300,13 +324,19 @@ def format_bench(result: dict[str, Any]) -> str:
     p = result["paced"]
     lines += [
         "",
-        f"end-to-end: {_fmt(result['fps'])} frames/s (decoding excluded); faces found {result['faces_found']} "
-        f"of {result['faces_pasted']} pasted",
+        (
+            f"end-to-end: {_fmt(result['fps'])} frames/s (decoding excluded); faces found {result['faces_found']} "
+            f"of {result['faces_pasted']} pasted"
+        ),
         f"peak RSS: {_fmt(result['peak_rss_mb'])} MB",
-        f"CPU at a paced {p['fps']:g} fps source, 1 face: {_fmt(p['cpu_share_pct'])}% of one core "
-        f"({p['frames']} frames, {p['late_frames']} late)",
-        f"capture → publish submit: p50 {_fmt(result['capture_to_publish']['p50'])} ms, "
-        f"p95 {_fmt(result['capture_to_publish']['p95'])} ms ({result['capture_to_publish']['n']} messages)",
+        (
+            f"CPU at a paced {p['fps']:g} fps source, 1 face: {_fmt(p['cpu_share_pct'])}% of one core "
+            f"({p['frames']} frames, {p['late_frames']} late)"
+        ),
+        (
+            f"capture → publish submit: p50 {_fmt(result['capture_to_publish']['p50'])} ms, "
+            f"p95 {_fmt(result['capture_to_publish']['p95'])} ms ({result['capture_to_publish']['n']} messages)"
+        ),
         "",
         "| target | limit | measured | verdict |",
         "|---|---|---:|---|",
@@ -315,8 +345,9 @@ def format_bench(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_bench_command(config: Any, frames: int = 600, faces: Sequence[int] = (1, 2, 3), threads: int = 1,
-                      as_json: bool = False) -> str:
+def run_bench_command(
+    config: Any, frames: int = 600, faces: Sequence[int] = (1, 2, 3), threads: int = 1, as_json: bool = False
+) -> str:
     """What `edge-agent bench` prints: the formatted figures, or JSON."""
     import json
 

@@ -14,7 +14,7 @@ from edge_agent.detect.config import DetectorConfig
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The packaged int8 model, or a tiny untrained one with the same contract built with TensorFlow."""
-    if (bench.PACKAGED_MODEL.is_file() and bench.PACKAGED_MODEL.with_suffix(".json").is_file()):
+    if bench.PACKAGED_MODEL.is_file() and bench.PACKAGED_MODEL.with_suffix(".json").is_file():
         return bench.PACKAGED_MODEL
     pytest.importorskip("tensorflow")
     from benchmarks.testmodel import build_test_models
@@ -55,7 +55,8 @@ def test_run_bench_reports_every_stage_fps_rss_cpu_and_targets(model: Path) -> N
     assert stages["classify_face"]["n"] > 0 and stages["classify_face"]["p50"] > 0  # every found face classified
     assert result["setup"]["attribute_model"] == str(model)
     assert [t["verdict"] for t in result["targets"]] and all(
-        t["verdict"] in ("pass", "miss", "n/a") for t in result["targets"])
+        t["verdict"] in ("pass", "miss", "n/a") for t in result["targets"]
+    )
     assert len(result["targets"]) == len(bench.TARGETS)
     text = bench.format_bench(result)
     assert "| detect |" in text and "| target | limit | measured | verdict |" in text

@@ -53,15 +53,43 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=REPO, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _small(data: Path, model: Path, out: Path) -> list[str]:
-    return ["all", "--data", str(data), "--model", str(model), "--limit", "6", "--det-frames", "8", "--repeats", "5",
-            "--bench-frames", "30", "--video-step", "64",
-            "--peer-frames", "6", "--paced-frames", "15", "--out", str(out / "BENCHMARKS.md"),
-            "--results", str(out / "results")]
+    return [
+        "all",
+        "--data",
+        str(data),
+        "--model",
+        str(model),
+        "--limit",
+        "6",
+        "--det-frames",
+        "8",
+        "--repeats",
+        "5",
+        "--bench-frames",
+        "30",
+        "--video-step",
+        "64",
+        "--peer-frames",
+        "6",
+        "--paced-frames",
+        "15",
+        "--out",
+        str(out / "BENCHMARKS.md"),
+        "--results",
+        str(out / "results"),
+    ]
 
 
 @pytest.mark.slow
@@ -101,7 +129,9 @@ def test_all_compares_against_the_peer_when_its_venvs_exist(tiny: Path, model: P
     assert "| dlib HOG (peer) |" in text and "tflite-runtime / litert" in text
     if _has_classifier():
         rows = res["accuracy"]["rows"]
-        assert {"ours, faces both detected", "peer, faces both detected", "peer, chip given (no detection)"} <= set(rows)
+        assert {"ours, faces both detected", "peer, faces both detected", "peer, chip given (no detection)"} <= set(
+            rows
+        )
         assert rows["peer, all images"]["n"] == 6
 
 

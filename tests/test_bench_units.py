@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import detection, soak, synth_frames as sf, venvs
+from benchmarks import detection, soak, venvs
+from benchmarks import synth_frames as sf
 from benchmarks.dataset import age_group, chip_canvas, held_out_items, parse_name, split_of, write_tiny_dataset
 from benchmarks.metrics import Prediction, race_gap, summarize
 from edge_agent.records import Box
@@ -40,8 +41,12 @@ def test_synthetic_frame_puts_each_face_box_where_it_says(seed: int) -> None:
         inner = frame[int(box.y1) + 2 : int(box.y2) - 2, int(box.x1) + 2 : int(box.x2) - 2].reshape(-1, 3)
         assert np.mean(np.all(inner == FACE, axis=1)) > 0.97, "the box interior is the pasted face"
         # Just outside the box (2-3 px) there is no face colour: the box is not larger than the face.
-        ring = [(int(box.x1) - 3, int(box.center[1])), (int(box.x2) + 3, int(box.center[1])),
-                (int(box.center[0]), int(box.y1) - 3), (int(box.center[0]), int(box.y2) + 3)]
+        ring = [
+            (int(box.x1) - 3, int(box.center[1])),
+            (int(box.x2) + 3, int(box.center[1])),
+            (int(box.center[0]), int(box.y1) - 3),
+            (int(box.center[0]), int(box.y2) + 3),
+        ]
         for x, y in ring:
             if 0 <= x < sf.FRAME_W and 0 <= y < sf.FRAME_H:
                 assert tuple(frame[y, x]) != FACE
@@ -60,8 +65,11 @@ def test_split_rule_is_the_toolchains_hash_bucket() -> None:
 
 def test_utkface_names_parse_and_malformed_ones_are_skipped_and_counted(tmp_path: Path) -> None:
     assert parse_name("26_0_1_20170116234741401.jpg.chip.jpg") == (26, 0, 1)
-    for bad in ("39_1_20170116174525125.jpg.chip.jpg", "61_1_20170109150557335.jpg .chip.jpg",
-                "61_3_20170109150557335jpg.chip.jpg"):
+    for bad in (
+        "39_1_20170116174525125.jpg.chip.jpg",
+        "61_1_20170109150557335.jpg .chip.jpg",
+        "61_3_20170109150557335jpg.chip.jpg",
+    ):
         assert parse_name(bad) is None
     paths = write_tiny_dataset(tmp_path, n=5)
     held = held_out_items(tmp_path)
@@ -114,8 +122,10 @@ def test_detection_score_bins_recall_by_face_width() -> None:
 
 
 def test_soak_growth_is_measured_after_warm_up() -> None:
-    samples = [{"t": float(t), "rss_mb": 100.0 + (50 if t < 10 else t * 0.01), "fds": 11, "threads": 9}
-               for t in range(0, 600, 5)]
+    samples = [
+        {"t": float(t), "rss_mb": 100.0 + (50 if t < 10 else t * 0.01), "fds": 11, "threads": 9}
+        for t in range(0, 600, 5)
+    ]
     r = soak.summarize(samples, 10, 60.0, 1000, None, "cmd")
     assert r["rss_growth_mb"] == pytest.approx(5.9 - 0.65, abs=0.06)
     assert (r["fds_min"], r["fds_max"], r["threads_first"], r["threads_last"]) == (11, 11, 9, 9)

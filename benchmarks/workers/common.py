@@ -78,4 +78,3 @@ def paced_cpu_share(fn: Callable[[int], Any], n_frames: int, fps: float = 30.0) 
         fn(i)
     wall = time.monotonic() - wall0
     return {"cpu_share": (time.process_time() - cpu0) / wall, "frames": n_frames, "late_frames": late, "wall_s": wall}
-

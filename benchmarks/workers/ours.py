@@ -32,8 +32,14 @@ def job_speed(job: dict[str, Any]) -> dict[str, Any]:
     per_face = time_calls(lambda: clf.classify(frame, one), reps)
     detect = time_calls(lambda: det.detect(frame), reps)
     per_frame = time_calls(lambda: clf.classify(frame, det.detect(frame)), reps)
-    return {"faces_found": len(dets), "load_s": load_s, "classify_ms": per_face, "detect_ms": detect,
-            "frame_ms": per_frame, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "faces_found": len(dets),
+        "load_s": load_s,
+        "classify_ms": per_face,
+        "detect_ms": detect,
+        "frame_ms": per_frame,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def job_bench(job: dict[str, Any]) -> dict[str, Any]:
@@ -45,9 +51,14 @@ def job_bench(job: dict[str, Any]) -> dict[str, Any]:
         from edge_agent.config.loader import load_config
 
         config = load_config(job["config"])
-    return run_bench(config, frames=int(job["frames"]), faces=tuple(job["faces"]), threads=int(job["threads"]),
-                     model_path=Path(job["model"]) if job.get("model") else None,
-                     paced_frames=int(job.get("paced_frames", 300)))
+    return run_bench(
+        config,
+        frames=int(job["frames"]),
+        faces=tuple(job["faces"]),
+        threads=int(job["threads"]),
+        model_path=Path(job["model"]) if job.get("model") else None,
+        paced_frames=int(job.get("paced_frames", 300)),
+    )
 
 
 JOBS = {"speed": job_speed, "bench": job_bench}

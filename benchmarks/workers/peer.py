@@ -97,8 +97,13 @@ def job_speed(job: dict[str, Any]) -> dict[str, Any]:
     reps = int(job["repeats"])
     per_face = time_calls(lambda: pred.predict(frame, box), reps)
     per_frame = time_calls(lambda: pred.predict(frame), reps)
-    return {"faces_found": found, "load_s": load_s, "classify_ms": per_face, "frame_ms": per_frame,
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "faces_found": found,
+        "load_s": load_s,
+        "classify_ms": per_face,
+        "frame_ms": per_frame,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def job_detect(job: dict[str, Any]) -> dict[str, Any]:
@@ -133,8 +138,13 @@ def job_loop(job: dict[str, Any]) -> dict[str, Any]:
     one = [_rgb(f) for f in _frames(job["one_face_frames"])]
     paced = paced_cpu_share(lambda i: pred.predict(one[i % len(one)]), int(job.get("paced_frames", 60)))
     total = sum(times)
-    return {"frame_ms": summarize_ms(times), "fps": len(times) / total if total else 0.0, "faces": faces,
-            "paced": paced, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "frame_ms": summarize_ms(times),
+        "fps": len(times) / total if total else 0.0,
+        "faces": faces,
+        "paced": paced,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 JOBS = {"accuracy": job_accuracy, "speed": job_speed, "detect": job_detect, "loop": job_loop}
