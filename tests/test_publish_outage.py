@@ -190,6 +190,29 @@ def test_live_topics_are_not_starved_behind_a_replayed_backlog(persistent_broker
     assert [m for m in order if m != live] == backlog
 
 
+def test_stop_during_an_outage_is_prompt_and_the_next_start_delivers_the_queue(
+    persistent_broker, collector_factory, tmp_path
+):
+    broker = persistent_broker
+    sub = collector_factory(broker, f"edge-agent/{DEVICE}/stats", persistent=True)
+    broker.stop()
+    state = tmp_path / "state"
+    first = Publisher(cfg_for(broker.host, broker.port), OutboxConfig(), DEVICE, state)
+    first.start()
+    ids = [first.submit("stats", stats_payload(i), schema="edge-agent/stats/1") for i in range(200)]
+    t0 = time.monotonic()
+    first.close(1.0)
+    assert time.monotonic() - t0 < 3.0  # a SIGTERM must finish within systemd's budget even with the broker away
+    broker.start()
+    second = Publisher(cfg_for(broker.host, broker.port), OutboxConfig(), DEVICE, state)
+    try:
+        second.start()
+        assert sub.wait_for(lambda m: set(ids) <= {x.json()["msg_id"] for x in m}, 15)
+        assert [d["msg_id"] for d in first_seen(sub.messages)] == ids
+    finally:
+        second.close(1.0)
+
+
 # -- the child process -------------------------------------------------------------------------------------------
 
 
