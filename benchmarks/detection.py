@@ -31,11 +31,14 @@ log = logging.getLogger(__name__)
 BINS: tuple[int, ...] = (20, 30, 40, 50, 60, 80, 120, 180, 321)
 YUNET = Path(__file__).resolve().parents[2] / "shared" / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
 # Our detector settings, by name; `None` for input_width means the model's native square input.
+# Plain variants pin every option that the agent's default may switch on (keys the installed DetectorConfig does
+# not know are dropped, so this table works across detector versions).
+_PLAIN = {"input_width": None, "refine_below_px": 0.0}
 OUR_DETECTORS: dict[str, dict[str, Any]] = {
-    "BlazeFace short range (128x128)": {"model": "short_range", "input_width": None},
-    "BlazeFace full range (192x192)": {"model": "full_range", "input_width": None},
-    "BlazeFace short range, input 256 wide": {"model": "short_range", "input_width": 256},
-    "BlazeFace short range, input 320 wide": {"model": "short_range", "input_width": 320},
+    "BlazeFace short range (128x128)": {**_PLAIN, "model": "short_range"},
+    "BlazeFace full range (192x192)": {**_PLAIN, "model": "full_range"},
+    "BlazeFace short range, input 256 wide": {**_PLAIN, "model": "short_range", "input_width": 256},
+    "BlazeFace short range, input 320 wide": {**_PLAIN, "model": "short_range", "input_width": 320},
     "agent default config": {},
 }
 Detect = Callable[[np.ndarray], list[tuple[Box, float]]]
@@ -140,7 +143,11 @@ def run_local(frames: Frames, detect: Detect) -> dict[str, Any]:
 def our_detect(overrides: dict[str, Any]) -> tuple[Detect, Callable[[], None], str]:
     det = ours.detector(overrides)
     cfg = getattr(det, "config", None)
-    desc = "" if cfg is None else f"{cfg.model}, input_width={cfg.input_width}, score>={cfg.score_threshold}"
+    desc = ""
+    if cfg is not None:
+        desc = f"{cfg.model}, input_width={cfg.input_width}, score>={cfg.score_threshold}"
+        if getattr(cfg, "refine_below_px", 0):
+            desc += f", refine<{cfg.refine_below_px:g}px"
     return (lambda img: [(d.box, d.score) for d in det.detect(img)]), det.close, desc
 
 

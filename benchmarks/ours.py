@@ -25,7 +25,8 @@ def detector(overrides: dict[str, Any] | None = None, threads: int = 1) -> Any:
     from edge_agent.detect.base import create_detector
     from edge_agent.detect.config import DetectorConfig
 
-    return create_detector(DetectorConfig(**{"num_threads": threads, **(overrides or {})}))
+    known = {k: v for k, v in (overrides or {}).items() if k in DetectorConfig.model_fields}
+    return create_detector(DetectorConfig(**{"num_threads": threads, **known}))
 
 
 def classifier(model_path: Path, threads: int = 1) -> Any:
