@@ -211,6 +211,25 @@ def test_message_that_makes_the_broker_drop_us_is_dropped_after_three_tries(
     assert "dropping that message" in caplog.text
 
 
+def test_a_stored_row_paho_cannot_send_is_dropped_and_the_rest_flows(broker, collector_factory, tmp_path):
+    from edge_agent.publish.outbox import Outbox
+
+    state = tmp_path / "state"
+    box = Outbox(state / "outbox.sqlite3", OutboxConfig())  # e.g. written by an older version
+    box.put(f"edge-agent/{DEVICE}/bad/#", lambda seq: b'{"x":1}', retain=False, created=time.time())
+    box.close()
+    sub = collector_factory(broker, f"edge-agent/{DEVICE}/stats")
+    pub = Publisher(mqtt_cfg(broker), OutboxConfig(), DEVICE, state)
+    try:
+        pub.start()
+        mid = pub.submit("stats", stats_payload(0), schema="edge-agent/stats/1")
+        assert sub.wait_for(lambda m: any(x.json()["msg_id"] == mid for x in m))
+        assert wait(lambda: pub.stats()["queue_depth"] == 0)
+        assert pub.stats()["dropped"] == {"publish_error": 1}
+    finally:
+        pub.close(0.5)
+
+
 def test_caller_bugs_raise_message_error_and_queue_nothing(broker, make_publisher) -> None:
     pub = make_publisher(broker)
     with pytest.raises(MessageError):

@@ -362,7 +362,12 @@ class Publisher:
                 )
                 self._outbox.drop(row.id, "oversize")
                 continue
-            info = self._client.publish(row.topic, data, qos=1, retain=row.retain)
+            try:
+                info = self._client.publish(row.topic, data, qos=1, retain=row.retain)
+            except ValueError as exc:  # paho's own checks (topic, size): this row can never be sent
+                log.error("mqtt: paho rejected seq %d on %s: %s; dropped", row.id, row.topic, exc)
+                self._outbox.drop(row.id, "publish_error")
+                continue
             if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):  # NO_CONN: paho queued it for the reconnect
                 self._mids[info.mid] = row
                 self._counts["published"] += 1
