@@ -1,1 +1,6 @@
-"""edge_agent.classify stage."""
+"""Attribute classification stage: face crop per model metadata → int8 MobileNetV2 → per-head probabilities."""
+
+from edge_agent.classify.classifier import ATTRIBUTE_HEADS, AttributeClassifier
+from edge_agent.classify.model import PACKAGED_MODEL, AttributeModel
+
+__all__ = ["ATTRIBUTE_HEADS", "AttributeClassifier", "AttributeModel", "PACKAGED_MODEL"]

@@ -1,0 +1,120 @@
+"""Seed a Keras MobileNetV2 (alpha 1.0) backbone from an ImageNet MobileNetV2 TFLite file (BN folded, int8 weights).
+
+Keras cannot download ImageNet weights on machines without a model hub. Google's Coral/TF2 post-training-quantized
+MobileNetV2 1.0/224 (Apache-2.0) carries the same convolutions with batch norm folded into them. We dequantize each
+convolution's weights and bias with its own per-channel scales, copy them into the Keras conv layers in execution
+order, and set each BatchNormalization so that it reproduces the folded affine map exactly:
+    BN(z) = gamma * (z - mean) / sqrt(var + eps) + beta  ==  z + bias
+with mean/var measured on real face crops (data-dependent), gamma = sqrt(var + eps), beta = mean + bias. The network
+then computes the pretrained function both in inference mode and (approximately) in training mode, so fine-tuning
+starts from ImageNet features rather than from a broken normalisation.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class SeedError(ValueError):
+    """The TFLite file does not match the Keras backbone (wrong architecture, alpha, or not a TFLite model)."""
+
+
+def _dequant(interp: Any, idx: int) -> np.ndarray:
+    d = interp._get_tensor_details(idx, 0) if hasattr(interp, "_get_tensor_details") else None
+    detail = d or next(t for t in interp.get_tensor_details() if t["index"] == idx)
+    q = interp.get_tensor(idx)
+    qp = detail["quantization_parameters"]
+    scales, zeros, axis = qp["scales"], qp["zero_points"], qp["quantized_dimension"]
+    if q.dtype == np.float32 or scales.size == 0:
+        return q.astype(np.float32)
+    shape = [1] * q.ndim
+    shape[axis] = -1
+    return ((q.astype(np.int64) - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
+
+
+def read_tflite_convs(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(op, weights, bias) of every CONV_2D / DEPTHWISE_CONV_2D in execution order, dequantized to float."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    path = Path(path)
+    if not path.is_file():
+        raise SeedError(f"ImageNet TFLite file not found: {path}")
+    try:
+        interp = Interpreter(
+            model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise SeedError(f"cannot read {path} as TFLite: {exc}") from exc
+    convs = []
+    for op in interp._get_ops_details():
+        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            w_idx, b_idx = op["inputs"][1], op["inputs"][2]
+            convs.append((op["op_name"], _dequant(interp, w_idx), _dequant(interp, b_idx)))
+    return convs
+
+
+def _conv_layers(backbone: Any) -> list[Any]:
+    import keras
+
+    return [l for l in backbone.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))]
+
+
+def _following_bn(backbone: Any, conv: Any) -> Any:
+    import keras
+
+    layers = backbone.layers
+    i = layers.index(conv)
+    nxt = layers[i + 1]
+    if not isinstance(nxt, keras.layers.BatchNormalization):
+        raise SeedError(f"expected BatchNormalization after {conv.name}, found {nxt.name}")
+    return nxt
+
+
+def seed_backbone(backbone: Any, tflite_path: Path, calib_images: np.ndarray) -> dict[str, Any]:
+    """Copy ImageNet weights into `backbone` (a Keras MobileNetV2, alpha 1.0, include_top False).
+
+    `calib_images` are real face crops, float32 in [-1, 1], shape (N, S, S, 3); they set the BN statistics.
+    Returns a small report (layers seeded, classifier weights for an optional ImageNet sanity check).
+    """
+    import keras
+
+    convs = read_tflite_convs(tflite_path)
+    layers = _conv_layers(backbone)
+    classifier = convs[len(layers)] if len(convs) == len(layers) + 1 else None
+    if len(convs) < len(layers):
+        raise SeedError(f"{tflite_path} has {len(convs)} convolutions, the backbone needs {len(layers)}")
+    bns = []
+    for layer, (op, w, b) in zip(layers, convs):
+        is_dw = isinstance(layer, keras.layers.DepthwiseConv2D)
+        if is_dw != (op == "DEPTHWISE_CONV_2D"):
+            raise SeedError(f"layer {layer.name} does not match TFLite op {op} (is this MobileNetV2 alpha 1.0?)")
+        # TFLite CONV_2D is [out, kh, kw, in]; Keras wants [kh, kw, in, out]. DEPTHWISE is [1, kh, kw, C] → [kh, kw, C, 1].
+        kernel = np.transpose(w, (1, 2, 3, 0)) if not is_dw else np.transpose(w, (1, 2, 3, 0))
+        target = layer.kernel.shape
+        if tuple(kernel.shape) != tuple(target):
+            raise SeedError(f"layer {layer.name}: TFLite weights {w.shape} do not fit kernel {tuple(target)}")
+        layer.kernel.assign(kernel)
+        bn = _following_bn(backbone, layer)
+        eps = bn.epsilon
+        # Provisional identity BN (exact in inference mode) so the calibration pass computes the pretrained function.
+        bn.set_weights([np.ones_like(b), b, np.zeros_like(b), np.full_like(b, 1.0 - eps)])
+        bns.append((bn, b))
+    # One pass collects every BN input (= folded conv output minus bias) on real faces.
+    probe = keras.Model(backbone.input, [bn.input for bn, _ in bns])
+    outs = probe.predict(calib_images, batch_size=64, verbose=0)
+    for (bn, b), z in zip(bns, outs):
+        z = z.reshape(-1, z.shape[-1]).astype(np.float64)
+        mean, var = z.mean(axis=0), z.var(axis=0)
+        eps = bn.epsilon
+        var = np.maximum(var, 1e-4)
+        gamma = np.sqrt(var + eps)
+        bn.set_weights([gamma.astype(np.float32), (mean + b).astype(np.float32), mean.astype(np.float32), var.astype(np.float32)])
+    log.info("seeded %d conv layers from %s", len(bns), tflite_path)
+    return {"layers": len(bns), "classifier": classifier}
