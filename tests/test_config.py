@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import AgentConfig, ConfigError, config_hash, load_config, parse_config, resolve_secrets
+from edge_agent.config import AgentConfig, ConfigError, config_hash, load_config, parse_config, read_secret
 from edge_agent.config.identity import default_device_id
+from edge_agent.daemon.overrides import check_startup
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,23 +90,37 @@ def test_username_without_password_secret_names_the_key(monkeypatch: pytest.Monk
     monkeypatch.delenv("EDGE_AGENT_MQTT_PASSWORD", raising=False)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     with pytest.raises(ConfigError, match=r"mqtt\.username = 'sign1' needs a password"):
-        resolve_secrets("sign1")
+        check_startup(parse_config("[mqtt]\nusername = 'sign1'\n[mqtt.tls]\nenabled = true\n"))
+
+
+def test_password_over_plaintext_is_refused_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGE_AGENT_MQTT_PASSWORD", "s3cret")
+    with pytest.raises(ConfigError, match="allow_plaintext_password") as info:
+        check_startup(parse_config("[mqtt]\nusername = 'sign1'\n"))
+    assert "s3cret" not in str(info.value)
+    check_startup(parse_config("[mqtt]\nusername = 'sign1'\nallow_plaintext_password = true\n"))
 
 
 def test_password_comes_from_credentials_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EDGE_AGENT_MQTT_PASSWORD", raising=False)
     (tmp_path / "mqtt_password").write_text("s3cret\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
-    secrets = resolve_secrets("sign1")
-    assert secrets.mqtt_password == "s3cret"
-    assert "s3cret" not in repr(secrets)
+    assert read_secret("EDGE_AGENT_MQTT_PASSWORD", "mqtt_password") == "s3cret"
+    assert read_secret("EDGE_AGENT_MQTT_PASSWORD", "other_name") is None
 
 
 def test_environment_password_wins_over_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "mqtt_password").write_text("from-file")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     monkeypatch.setenv("EDGE_AGENT_MQTT_PASSWORD", "from-env")
-    assert resolve_secrets("sign1").mqtt_password == "from-env"
+    assert read_secret("EDGE_AGENT_MQTT_PASSWORD", "mqtt_password") == "from-env"
+
+
+def test_empty_credential_file_means_no_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EDGE_AGENT_MQTT_PASSWORD", raising=False)
+    (tmp_path / "mqtt_password").write_text("")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert read_secret("EDGE_AGENT_MQTT_PASSWORD", "mqtt_password") is None
 
 
 def test_device_id_is_a_hash_of_machine_id_never_the_raw_id(tmp_path: Path) -> None:
@@ -131,7 +146,7 @@ def test_config_hash_ignores_formatting_but_not_values() -> None:
 def test_load_config_logs_nothing_secret(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGE_AGENT_MQTT_PASSWORD", "topsecret-xyz")
     with caplog.at_level(logging.DEBUG):
-        cfg = parse_config("")
-        resolve_secrets("sign1")
+        cfg = parse_config("[mqtt]\nusername = 'sign1'\nallow_plaintext_password = true\n")
+        check_startup(cfg)
     assert "topsecret-xyz" not in caplog.text
     assert "topsecret-xyz" not in cfg.model_dump_json()

@@ -4,17 +4,15 @@ from edge_agent.config.errors import ConfigError
 from edge_agent.config.identity import config_hash, default_device_id
 from edge_agent.config.loader import load_config, parse_config, validate_config
 from edge_agent.config.model import AgentConfig
-from edge_agent.config.secrets import Secrets, read_secret, resolve_secrets
+from edge_agent.config.secrets import read_secret
 
 __all__ = [
     "AgentConfig",
     "ConfigError",
-    "Secrets",
     "config_hash",
     "default_device_id",
     "load_config",
     "parse_config",
     "read_secret",
-    "resolve_secrets",
     "validate_config",
 ]

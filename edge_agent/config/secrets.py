@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,6 @@ SECRET_KEYS: dict[str, tuple[str, str]] = {
     "key_password": ("EDGE_AGENT_TLS_KEY_PASSPHRASE", "tls_key_passphrase"),
     "keyfile_password": ("EDGE_AGENT_TLS_KEY_PASSPHRASE", "tls_key_passphrase"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Secrets:
-    """Resolved secrets; repr never shows the values."""
-
-    mqtt_password: str | None = field(default=None, repr=False)
-    tls_key_passphrase: str | None = field(default=None, repr=False)
 
 
 def reject_secrets_in_file(source: str, raw: Any, prefix: str = "") -> None:
@@ -56,20 +47,3 @@ def read_secret(env_var: str, credential: str) -> str | None:
         except OSError:
             return None
     return None
-
-
-def resolve_secrets(
-    username: str | None,
-    password_credential: str = "mqtt_password",
-    key_credential: str = "tls_key_passphrase",
-    needs_key_passphrase: bool = False,
-) -> Secrets:
-    """Read the secrets the config needs; a username without a password is a config error naming the key."""
-    password = read_secret("EDGE_AGENT_MQTT_PASSWORD", password_credential)
-    if username and not password:
-        raise ConfigError(
-            f"mqtt.username = {username!r} needs a password: set $EDGE_AGENT_MQTT_PASSWORD or the systemd "
-            f"credential {password_credential} ($CREDENTIALS_DIRECTORY/{password_credential})"
-        )
-    passphrase = read_secret("EDGE_AGENT_TLS_KEY_PASSPHRASE", key_credential) if needs_key_passphrase else None
-    return Secrets(mqtt_password=password, tls_key_passphrase=passphrase)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from edge_agent.config import AgentConfig, ConfigError, config_hash, default_device_id, resolve_secrets
+from edge_agent.config import AgentConfig, ConfigError, config_hash, default_device_id
 
 
 def with_source(cfg: AgentConfig, spec: str) -> AgentConfig:
@@ -35,17 +34,14 @@ def state_dir(cfg: AgentConfig) -> Path:
     return Path(cfg.agent.state_dir).expanduser() if cfg.agent.state_dir else default_state_dir()
 
 
-def check_startup(cfg: AgentConfig) -> Any:
-    """Cross-section rules needing the environment: secrets present, no password over plaintext. Returns Secrets."""
-    mqtt = cfg.mqtt
-    secrets = resolve_secrets(getattr(mqtt, "username", None), getattr(mqtt, "password_credential", "mqtt_password"))
-    tls = getattr(mqtt, "tls", None)
-    if secrets.mqtt_password and tls is not None and not tls.enabled and not mqtt.allow_plaintext_password:
-        raise ConfigError(
-            "mqtt.username is set but mqtt.tls.enabled = false: the password would travel in plaintext; enable TLS "
-            "or set mqtt.allow_plaintext_password = true"
-        )
-    return secrets
+def check_startup(cfg: AgentConfig) -> None:
+    """Rules needing the environment (exit 2 when broken): the password secret exists for a configured username,
+    it would not travel in plaintext, and the TLS files load. The publisher applies the same rules itself."""
+    from edge_agent.publish.auth import resolve_credentials, tls_context
+
+    resolve_credentials(cfg.mqtt)
+    if cfg.mqtt.tls.enabled:
+        tls_context(cfg.mqtt.tls)
 
 
 def attribute_model_line(cfg: AgentConfig) -> str:
