@@ -54,14 +54,14 @@ def parse_command(topic_suffix: str, payload: bytes) -> Command | None:
             return Command(name, None, error=f"payload is not valid JSON: {exc}")
     if not isinstance(body, dict):
         return Command(name, None, error='payload must be a JSON object like {"id": "…"}')
-    rid = body.get("id")
+    rid = body.get("id", body.get("msg_id"))  # a request in our own envelope style carries msg_id
     if isinstance(rid, bool) or (rid is not None and not isinstance(rid, (str, int, float))):
         return Command(name, None, error="id must be a string or a number")
     if isinstance(rid, str) and len(rid) > 128:
         rid = rid[:128]
     if name not in COMMANDS:
         return Command(name, rid, error=f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
-    return Command(name, rid, {k: v for k, v in body.items() if k != "id"})
+    return Command(name, rid, {k: v for k, v in body.items() if k not in ("id", "msg_id")})
 
 
 def execute(cmd: Command, controls: Controls) -> dict[str, Any]:

@@ -94,3 +94,8 @@ def test_full_queue_drops_the_oldest_and_counts_it() -> None:
     sent: list[dict[str, Any]] = []
     q.drain(FakeAgent(), lambda _t, p: sent.append(p))  # type: ignore[arg-type]
     assert [p["request_id"] for p in sent] == ["3", "4"] and q.dropped == 3 and q.received == 5
+
+
+def test_msg_id_is_echoed_when_the_request_has_no_id() -> None:
+    cmd = parse_command("cmd/status", b'{"msg_id": "5f1c"}')
+    assert cmd is not None and execute(cmd, FakeAgent())["request_id"] == "5f1c"  # type: ignore[arg-type]
