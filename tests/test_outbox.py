@@ -227,3 +227,24 @@ def test_counters_match_the_file_and_rows_are_offered_once_in_fifo_order(tmp_pat
     for ids in offered.values():
         assert ids == sorted(set(ids))  # FIFO per topic, never offered twice
     box.close()
+
+
+def test_a_second_process_cannot_use_the_same_outbox(tmp_path: Path) -> None:
+    from edge_agent.publish.outbox import OutboxError
+
+    path = tmp_path / "o.sqlite3"
+    first = Outbox(path, OutboxConfig())
+    with pytest.raises(OutboxError, match="in use by another edge-agent"):
+        Outbox(path, OutboxConfig())
+    first.close()
+    Outbox(path, OutboxConfig()).close()  # free again once the first one closed
+
+
+def test_unwritable_state_dir_is_a_one_line_error(tmp_path: Path) -> None:
+    from edge_agent.publish.outbox import OutboxError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(OutboxError, match="agent.state_dir") as err:
+        Outbox(blocker / "sub" / "o.sqlite3", OutboxConfig())
+    assert "\n" not in str(err.value)

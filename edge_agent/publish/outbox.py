@@ -14,6 +14,7 @@ size and age eviction, so the current device state is always delivered first aft
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from edge_agent.publish.config import OutboxConfig
 
@@ -65,6 +67,7 @@ class Outbox:
         self.path = path
         self.cfg = cfg
         self._lock = threading.Lock()
+        self._lockfile = self._exclusive(path)
         self._db = self._open(path)
         self._seq = int(self._db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0])
         row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(MAX(id), 0) FROM messages").fetchone()
@@ -83,8 +86,24 @@ class Outbox:
         if self._count:
             log.info("outbox %s holds %d message(s) (%d bytes) from a previous run", path, self._count, self._bytes)
 
+    @staticmethod
+    def _exclusive(path: Path) -> IO[bytes]:
+        """One process per outbox: a second agent on the same state dir would send every row twice."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(Path(str(path) + ".lock"), "ab")  # noqa: SIM115 - held for the outbox's lifetime
+        except OSError as exc:
+            raise OutboxError(
+                f"outbox {path}: cannot create it ({exc.strerror or exc}); check agent.state_dir"
+            ) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise OutboxError(f"outbox {path} is in use by another edge-agent process; stop it first") from None
+        return handle
+
     def _open(self, path: Path) -> sqlite3.Connection:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             return self._connect(path)
         except sqlite3.DatabaseError as exc:
@@ -308,3 +327,4 @@ class Outbox:
             except sqlite3.Error as exc:
                 log.debug("outbox checkpoint failed: %s", exc)
             self._db.close()
+            self._lockfile.close()  # releases the flock
