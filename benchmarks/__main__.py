@@ -58,8 +58,8 @@ def _check(args: argparse.Namespace) -> None:
     if not args.model.is_file():
         raise UsageError(f"--model {args.model}: attribute model not found (pass --model FILE.tflite)")
     if args.float_model is None:
-        guess = args.model.with_name(args.model.name.replace("int8", "float"))
-        args.float_model = guess if guess != args.model and guess.is_file() else None
+        guesses = [args.model.with_name(args.model.name.replace("int8", f)) for f in ("float", "float32", "fp32")]
+        args.float_model = next((g for g in guesses if g != args.model and g.is_file()), None)
 
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:

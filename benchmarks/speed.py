@@ -4,7 +4,7 @@ Both contenders run in their own fresh process on the same 640x480 frame with on
 wide, so dlib's HOG, whose smallest face is ~80 px, finds it too). One thread each, each with its own
 recommended settings: ours = the agent's default detector config + the int8 model in ai-edge-litert; the
 peer = `AgeAndGender()` defaults (HOG without upsampling, ONNX Runtime with 1 thread as its manifest pins).
-"Per face" for the peer is `predict(frame, boxes=[box])`: landmarks, alignment and both networks, no HOG.
+"Per face" for the peer is `predict(frame, boxes=[its HOG box])`: landmarks, alignment, both networks.
 """
 
 from __future__ import annotations
