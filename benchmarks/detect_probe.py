@@ -14,6 +14,7 @@ to the chip (for setting the classifier's crop margin).
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -41,18 +42,25 @@ class Option:
 TILES_2X2: tuple[View, ...] = tuple(
     (r, 128) for r in ((0.0, 0.0, 0.55, 0.55), (0.45, 0.0, 1.0, 0.55), (0.0, 0.45, 0.55, 1.0), (0.45, 0.45, 1.0, 1.0))
 )
+PLAIN = {"refine_below_px": 0}
 OPTIONS = {
     o.name: o
     for o in (
-        Option("short128", {"model": "short_range"}),
-        Option("full192", {"model": "full_range"}),
-        Option("short_w192", {"model": "short_range", "input_width": 192}),
-        Option("short_w224", {"model": "short_range", "input_width": 224}),
-        Option("short_w256", {"model": "short_range", "input_width": 256}),
-        Option("short_w288", {"model": "short_range", "input_width": 288}),
-        Option("short_w320", {"model": "short_range", "input_width": 320}),
-        Option("short128+tiles2x2", {"model": "short_range"}, (FULL_VIEW, *TILES_2X2)),
-        Option("short_w128+band_w256", {"model": "short_range", "input_width": 128}, (FULL_VIEW, ((0, 0.2, 1, 0.8), 256))),
+        Option("short_w128", {"input_width": 128, **PLAIN}),
+        Option("full192", {"model": "full_range", **PLAIN}),
+        Option("short_w192", {"input_width": 192, **PLAIN}),
+        Option("short_w224", {"input_width": 224, **PLAIN}),
+        Option("short_w256", {"input_width": 256, **PLAIN}),
+        Option("short_w288", {"input_width": 288, **PLAIN}),
+        Option("short_w320", {"input_width": 320, **PLAIN}),
+        Option("short_w128+tiles2x2", {"input_width": 128, **PLAIN}, (FULL_VIEW, *TILES_2X2)),
+        Option("short_w128+band_w256", {"input_width": 128, **PLAIN}, (FULL_VIEW, ((0, 0.2, 1, 0.8), 256))),
+        Option("full192+refine", {"model": "full_range"}),
+        Option("short_w128+refine", {"input_width": 128}),
+        Option("short_w192+refine", {"input_width": 192}),
+        Option("default (short_w224+refine)", {}),
+        Option("short_w256+refine", {"input_width": 256}),
+        Option("short_w288+refine", {"input_width": 288}),
     )
 }
 
@@ -75,10 +83,10 @@ def make_frames(n: int, crops: list[sf.FaceCrop], seed: int) -> list[tuple[np.nd
     """n frames with 1-3 faces of log-uniform widths 20-320 px on random views of the photographs."""
     rng = np.random.default_rng(seed)
     photos = sf.load_photos()
-    frames = []
+    frames: list[tuple[np.ndarray, list[Box]]] = []
     while len(frames) < n:
         k = int(rng.integers(1, 4))
-        widths = np.exp(rng.uniform(np.log(20), np.log(320), size=k))
+        widths = np.exp(rng.uniform(np.log(20), np.log(320), size=k)).tolist()
         faces = [crops[int(i)] for i in rng.integers(0, len(crops), size=k)]
         bg = sf.random_background(rng, photos)
         try:
@@ -104,7 +112,30 @@ def evaluate(det: BlazeFaceDetector, frames: list) -> dict:
             if 0 <= b < len(total):
                 total[b] += 1
                 hits[b] += ok
-    return {"hits": hits, "total": total, "fp": fps / len(frames), "ms": 1000 * float(np.median(times))}
+    refines = getattr(det, "refine_runs", 0) / len(frames)
+    return {
+        "hits": hits,
+        "total": total,
+        "fp": fps / len(frames),
+        "ms": 1000 * float(np.median(times)),
+        "refines": refines,
+    }
+
+
+def parse_sets(items: list[str]) -> dict:
+    """`key=value` overrides of DetectorConfig fields; values parsed as int, float or kept as text."""
+    out: dict = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        for cast in (int, float):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
 
 
 def cmd_recall(args: argparse.Namespace) -> None:
@@ -112,11 +143,12 @@ def cmd_recall(args: argparse.Namespace) -> None:
     frames = make_frames(args.frames, crops, seed=args.seed)
     nfaces = sum(len(t) for _, t in frames)
     print(f"{len(frames)} frames, {nfaces} faces, {len(crops)} distinct face crops, match IoU >= 0.5")
-    head = " ".join(f"{f'{a}-{b - 1}':>7}" for a, b in zip(BINS[:-1], BINS[1:], strict=True))
-    print(f"{'option':24} {head}  >=40px  >=80px  FP/frame  ms/frame")
+    head = " ".join(f"{f'{a}-{b - 1}':>7}" for a, b in itertools.pairwise(BINS))
+    print(f"{'option':28} {head}  >=40px  >=80px  FP/frame  ms/frame  2nd looks/frame")
     for name in args.option or list(OPTIONS):
         opt = OPTIONS[name]
         extra = {"score_threshold": args.threshold} if args.threshold else {}
+        extra.update(parse_sets(args.set or []))
         cfg = DetectorConfig(models_dir=args.models_dir, **{**opt.config, **extra})
         with BlazeFaceDetector(cfg, opt.views) as det:
             det.detect(frames[0][0])  # warm-up
@@ -125,19 +157,28 @@ def cmd_recall(args: argparse.Namespace) -> None:
         i40, i80 = BINS.index(40), BINS.index(80)
         r40 = r["hits"][i40:].sum() / r["total"][i40:].sum()
         r80 = r["hits"][i80:].sum() / r["total"][i80:].sum()
-        print(f"{name:24} {rec}  {r40:6.1%}  {r80:6.1%}  {r['fp']:8.3f}  {r['ms']:8.2f}", flush=True)
+        print(
+            f"{name:28} {rec}  {r40:6.1%}  {r80:6.1%}  {r['fp']:8.3f}  {r['ms']:8.2f}  {r['refines']:5.2f}", flush=True
+        )
 
 
 def cmd_chip_box(args: argparse.Namespace) -> None:
     crops = sf.utkface_test_crops(args.utk, args.count, seed=2)
     if not crops:
         raise SystemExit(f"no UTKFace test chips under {args.utk}")
-    backgrounds = {"grey": np.full((sf.FRAME_H, sf.FRAME_W, 3), 128, np.uint8), "coffee": sf.load_backgrounds(["coffee"])[0]}
-    cfg = DetectorConfig(models_dir=args.models_dir, **OPTIONS[args.option].config) if args.option else DetectorConfig(
-        models_dir=args.models_dir
+    backgrounds = {
+        "grey": np.full((sf.FRAME_H, sf.FRAME_W, 3), 128, np.uint8),
+        "coffee": sf.load_backgrounds(["coffee"])[0],
+    }
+    cfg = (
+        DetectorConfig(models_dir=args.models_dir, **OPTIONS[args.option].config)
+        if args.option
+        else DetectorConfig(models_dir=args.models_dir)
     )
-    print(f"{len(crops)} held-out UTKFace chips pasted at 200 px, centre of 640x480; detector {cfg.model} "
-          f"input_width={cfg.input_width}")
+    print(
+        f"{len(crops)} held-out UTKFace chips pasted at 200 px, centre of 640x480; detector {cfg.model} "
+        f"input_width={cfg.input_width}"
+    )
     x0, y0 = (sf.FRAME_W - 200) // 2, (sf.FRAME_H - 200) // 2
     with BlazeFaceDetector(cfg) as det:
         for bg_name, bg in backgrounds.items():
@@ -171,6 +212,7 @@ def main() -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--option", action="append", choices=list(OPTIONS))
     r.add_argument("--threshold", type=float, default=None, help="score threshold for every option")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="DetectorConfig override for every option")
     c = sub.add_parser("chip-box")
     c.add_argument("--count", type=int, default=300)
     c.add_argument("--option", choices=list(OPTIONS))

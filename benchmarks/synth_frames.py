@@ -40,6 +40,7 @@ class FaceCrop:
 
     image: np.ndarray
     face_box: tuple[float, float, float, float] = UTKFACE_FACE_BOX
+    source: str = ""  # file it came from, for tracing a miss back to its image
 
 
 class PlacementError(ValueError):
@@ -63,7 +64,7 @@ def utkface_test_crops(utk_dir: Path, count: int, seed: int = 0) -> list[FaceCro
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None or image.shape[:2] != (200, 200):
             continue
-        out.append(FaceCrop(image))
+        out.append(FaceCrop(image, source=str(path)))
         if len(out) >= count:
             break
     return out
@@ -77,7 +78,7 @@ def astronaut_crop() -> FaceCrop:
     img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[y0:y1, x0:x1].copy()
     w, h = x1 - x0, y1 - y0
     fx1, fy1, fx2, fy2 = ASTRONAUT_FACE
-    return FaceCrop(img, ((fx1 - x0) / w, (fy1 - y0) / h, (fx2 - x0) / w, (fy2 - y0) / h))
+    return FaceCrop(img, ((fx1 - x0) / w, (fy1 - y0) / h, (fx2 - x0) / w, (fy2 - y0) / h), "skimage.data.astronaut")
 
 
 def face_crops(utk_dir: Path | None, count: int, seed: int = 0) -> list[FaceCrop]:
@@ -88,7 +89,7 @@ def face_crops(utk_dir: Path | None, count: int, seed: int = 0) -> list[FaceCrop
             return crops
     a = astronaut_crop()
     x1, y1, x2, y2 = a.face_box
-    return [a, FaceCrop(a.image[:, ::-1].copy(), (1.0 - x2, y1, 1.0 - x1, y2))]
+    return [a, FaceCrop(a.image[:, ::-1].copy(), (1.0 - x2, y1, 1.0 - x1, y2), a.source + " (mirrored)")]
 
 
 def _to_bgr(img: np.ndarray) -> np.ndarray:

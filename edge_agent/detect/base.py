@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
@@ -29,7 +29,7 @@ class FaceDetector(abc.ABC):
     def close(self) -> None:
         """Release the interpreters; detect() must not be called afterwards."""
 
-    def __enter__(self) -> FaceDetector:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

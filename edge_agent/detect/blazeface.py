@@ -14,6 +14,7 @@ from edge_agent.detect.base import FaceDetector, check_image, register
 from edge_agent.detect.config import DetectorConfig
 from edge_agent.detect.letterbox import Letterbox, fit, render
 from edge_agent.detect.postprocess import Candidates, decode, logit, nms, sigmoid_scores
+from edge_agent.detect.refine import best_overlap, refine_region
 from edge_agent.records import Box, Detection
 from edge_agent.runtime import ModelLoadError, load_interpreter
 
@@ -90,10 +91,10 @@ class ModelRunner:
 
 def view_region(view: Region, width: int, height: int) -> tuple[int, int, int, int]:
     """Fractional view -> integer pixel region (x0, y0, w, h) inside the frame."""
-    x0 = int(round(view[0] * width))
-    y0 = int(round(view[1] * height))
-    x1 = max(x0 + 1, min(width, int(round(view[2] * width))))
-    y1 = max(y0 + 1, min(height, int(round(view[3] * height))))
+    x0 = round(view[0] * width)
+    y0 = round(view[1] * height)
+    x1 = max(x0 + 1, min(width, round(view[2] * width)))
+    y1 = max(y0 + 1, min(height, round(view[3] * height)))
     return x0, y0, x1 - x0, y1 - y0
 
 
@@ -108,11 +109,22 @@ class BlazeFaceDetector(FaceDetector):
         self.config = config
         self.views = views
         name = MODEL_NAMES[config.model]
-        self.model_path = Path(config.model_path) if config.model_path else models_store.resolve(name, config.models_dir)
+        self.model_path = (
+            Path(config.model_path) if config.model_path else models_store.resolve(name, config.models_dir)
+        )
         self._base_spec = ANCHOR_SPECS[config.model]
+        self._input_width = config.resolved_input_width()
         self._runners: dict[tuple[int, int], ModelRunner] = {}
-        self._min_logit = logit(config.score_threshold)
-        self._runner(self._base_spec.input_width, self._base_spec.input_height)  # fail at start-up, not frame 1
+        self._refiner: ModelRunner | None = None
+        if config.refine_below_px > 0:
+            self._refiner = self._refine_runner()
+        first = config.score_threshold
+        if config.refine_below_px > 0:
+            first = min(first, config.candidate_threshold)
+        self._min_logit = logit(first)
+        self.refine_runs = 0  # second looks taken
+        self.refine_skipped = 0  # small faces dropped unchecked because max_refine was reached
+        self._runner(*self.input_size(640, 480))  # fail at start-up, not at frame 1
 
     def _runner(self, in_w: int, in_h: int) -> ModelRunner:
         runner = self._runners.get((in_w, in_h))
@@ -122,16 +134,28 @@ class BlazeFaceDetector(FaceDetector):
             log.info("BlazeFace %s at input %dx%d (%d anchors)", self.config.model, in_w, in_h, len(runner.anchors_px))
         return runner
 
+    def _refine_runner(self) -> ModelRunner:
+        # The second look always uses the short-range graph: it accepts any square input size.
+        cfg = self.config
+        if cfg.model == "short_range":
+            path = self.model_path
+        else:
+            path = models_store.resolve(MODEL_NAMES["short_range"], cfg.models_dir)
+        spec = SHORT_RANGE.with_input(cfg.refine_input, cfg.refine_input)
+        return ModelRunner(path, spec, cfg.num_threads)
+
     def input_size(self, region_w: int, region_h: int, width: int | None = None) -> tuple[int, int]:
-        """Model input (w, h) for a region: the native square, or input_width with the region's aspect."""
-        width = width or self.config.input_width
+        """Model input (w, h) for a region: input_width with the region's aspect, or full range's square."""
+        width = width or self._input_width
         if width is None:
             return self._base_spec.input_width, self._base_spec.input_height
         return width, _ceil16(width * region_h / region_w)
 
     def candidates(self, image_bgr: np.ndarray) -> Candidates:
         """All views' candidates above the score threshold, in frame pixels, before NMS."""
-        image = check_image(image_bgr)
+        return self._candidates(check_image(image_bgr))
+
+    def _candidates(self, image: np.ndarray) -> Candidates:
         h, w = image.shape[:2]
         parts = []
         for fractions, view_width in self.views:
@@ -142,7 +166,10 @@ class BlazeFaceDetector(FaceDetector):
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         cfg = self.config
-        kept = nms(self.candidates(image_bgr), cfg.nms_iou, weighted=cfg.nms == "weighted")
+        image = check_image(image_bgr)
+        kept = nms(self._candidates(image), cfg.nms_iou, weighted=cfg.nms == "weighted")
+        if cfg.refine_below_px > 0 and len(kept):
+            kept = self._refine(image, kept)
         out: list[Detection] = []
         for box, score, kps in zip(kept.boxes, kept.scores, kept.keypoints, strict=True):
             if box[2] - box[0] < cfg.min_face_px or box[2] <= box[0] or box[3] <= box[1]:
@@ -152,10 +179,45 @@ class BlazeFaceDetector(FaceDetector):
                 break
         return out
 
+    def _refine(self, image: np.ndarray, kept: Candidates) -> Candidates:
+        """Second look at small faces on an upscaled crop: keep the sharper box, drop what is not a face.
+
+        Small faces are where the whole-frame pass is least sure and where its false positives live; at 2-3x
+        the resolution a real face scores high and a textured blob does not (docs/detection.md has the figures).
+        Larger faces are kept on their first-pass score (score_threshold).
+        """
+        cfg = self.config
+        h, w = image.shape[:2]
+        widths = kept.boxes[:, 2] - kept.boxes[:, 0]
+        keep = (widths >= cfg.refine_below_px) & (kept.scores >= cfg.score_threshold)
+        boxes, scores, kps = kept.boxes.copy(), kept.scores.copy(), kept.keypoints.copy()
+        small = np.flatnonzero(widths < cfg.refine_below_px)  # in score order, best first
+        if small.size > cfg.max_refine:
+            self.refine_skipped += int(small.size - cfg.max_refine)
+            small = small[: cfg.max_refine]
+        runner = self._refiner
+        assert runner is not None
+        min_logit = logit(cfg.refine_threshold)
+        for i in small:
+            region = refine_region(kept.boxes[i], cfg.refine_context, w, h)
+            found = runner.run(image, fit(region, cfg.refine_input, cfg.refine_input), min_logit)
+            self.refine_runs += 1
+            j = best_overlap(found, kept.boxes[i], 0.3)
+            if j >= 0:
+                keep[i] = True
+                boxes[i], scores[i], kps[i] = found.boxes[j], found.scores[j], found.keypoints[j]
+        refined = Candidates(boxes, scores, kps).take(np.flatnonzero(keep))
+        # Refined boxes moved; two first-pass boxes may now be the same face.
+        out = nms(refined, cfg.nms_iou, weighted=False)
+        return out.take(np.argsort(-out.scores, kind="stable"))
+
     def close(self) -> None:
         for runner in self._runners.values():
             runner.close()
         self._runners.clear()
+        if self._refiner is not None:
+            self._refiner.close()
+            self._refiner = None
 
 
 @register("blazeface")

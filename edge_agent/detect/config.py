@@ -7,42 +7,83 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# 224 px wide on a 640x480 frame (scale 0.35) is the measured far-face default: docs/detection.md.
+DEFAULT_SHORT_RANGE_WIDTH = 224
+
 
 class DetectorConfig(BaseModel):
     """Face detector settings. The defaults are the measured far-face configuration (see docs/detection.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["blazeface"] = Field("blazeface", description="Detector implementation (registry key).")
+    type: Literal["blazeface"] = Field(default="blazeface", description="Detector implementation (registry key).")
     model: Literal["short_range", "full_range"] = Field(
-        "short_range",
+        default="short_range",
         description="BlazeFace variant: short_range (128x128 graph, fast, any input size) or full_range "
         "(192x192 only, ~3x slower).",
     )
     input_width: int | None = Field(
-        None,
+        default=None,
         ge=64,
         le=1024,
-        description="short_range only: run the model at this input width in pixels (a multiple of 16; the height "
-        "follows the frame's aspect ratio). Larger finds smaller faces and costs more. None: the native "
-        "128x128 (short_range) or 192x192 (full_range), letterboxed.",
+        description="Model input width in px (a multiple of 16; the height follows the frame's aspect ratio). "
+        "Larger finds smaller faces and costs more (see docs/detection.md). None: 224 for short_range, the fixed "
+        "192x192 for full_range. 128 is the model's native scale.",
     )
-    score_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Minimum face confidence, 0-1.")
-    nms_iou: float = Field(0.3, gt=0.0, le=1.0, description="IoU above which overlapping boxes are merged.")
+    score_threshold: float = Field(
+        default=0.65,
+        gt=0.0,
+        lt=1.0,
+        description="Minimum confidence, 0-1, of a face that gets no second look (see refine_*).",
+    )
+    nms_iou: float = Field(default=0.3, gt=0.0, le=1.0, description="IoU above which overlapping boxes are merged.")
     nms: Literal["weighted", "hard"] = Field(
-        "weighted", description="weighted: average overlapping boxes by score (MediaPipe); hard: keep the best only."
+        default="weighted",
+        description="weighted: average overlapping boxes by score (MediaPipe); hard: keep the best only.",
     )
-    min_face_px: float = Field(0.0, ge=0.0, description="Drop faces narrower than this many frame pixels.")
-    max_faces: int = Field(20, ge=1, le=1000, description="Keep at most this many faces per frame (best first).")
-    num_threads: int = Field(1, ge=1, le=16, description="Interpreter threads.")
+    min_face_px: float = Field(default=0.0, ge=0.0, description="Drop faces narrower than this many frame pixels.")
+    max_faces: int = Field(
+        default=20, ge=1, le=1000, description="Keep at most this many faces per frame (best first)."
+    )
+    refine_below_px: float = Field(
+        default=100.0,
+        ge=0.0,
+        description="Faces narrower than this (frame px) get a second look on an upscaled crop with the short-range "
+        "model, which keeps the sharper box and drops non-faces. 0 disables.",
+    )
+    candidate_threshold: float = Field(
+        default=0.2,
+        gt=0.0,
+        lt=1.0,
+        description="With refine on: first-pass confidence, 0-1, at which a small face is worth a second look.",
+    )
+    refine_input: int = Field(
+        default=64, ge=32, le=256, description="Input side in px of the second look (multiple of 16)."
+    )
+    refine_context: float = Field(
+        default=1.5, ge=1.2, le=4.0, description="Crop side of the second look, in face widths."
+    )
+    refine_threshold: float = Field(default=0.7, gt=0.0, lt=1.0, description="Score the second look must reach, 0-1.")
+    max_refine: int = Field(
+        default=8, ge=1, le=100, description="At most this many second looks per frame (cost bound)."
+    )
+    num_threads: int = Field(default=1, ge=1, le=16, description="Interpreter threads.")
     models_dir: Path | None = Field(
-        None,
+        default=None,
         description="Where `edge-agent models pull` put the detector files. None: $EDGE_AGENT_MODELS_DIR, else "
         "$STATE_DIRECTORY/models, else ~/.local/share/edge-agent/models.",
     )
     model_path: Path | None = Field(
-        None, description="Explicit .tflite file instead of the pinned store copy (not sha256-checked)."
+        default=None,
+        description="Explicit .tflite file for `model` instead of the pinned store copy (not sha256-checked); "
+        "the second look still uses the pinned short-range file unless model is short_range.",
     )
+
+    def resolved_input_width(self) -> int | None:
+        """input_width with the model's default filled in (None: full_range's fixed square)."""
+        if self.input_width is not None:
+            return self.input_width
+        return DEFAULT_SHORT_RANGE_WIDTH if self.model == "short_range" else None
 
     @model_validator(mode="after")
     def _check_input_width(self) -> DetectorConfig:
@@ -51,4 +92,6 @@ class DetectorConfig(BaseModel):
                 raise ValueError("input_width works with model = 'short_range' only (full_range is fixed at 192x192)")
             if self.input_width % 16:
                 raise ValueError(f"input_width must be a multiple of 16, got {self.input_width}")
+        if self.refine_input % 16:
+            raise ValueError(f"refine_input must be a multiple of 16, got {self.refine_input}")
         return self
