@@ -1,0 +1,163 @@
+"""A tiny real train → quantize → verify run, signature-named heads, and the toolchain's clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+tf = pytest.importorskip("tensorflow")  # the toolchain extra: pip install '.[convert]'
+
+from conversion.cli import main as convert_cli  # noqa: E402
+from conversion.data import content_sha256, split_of  # noqa: E402
+from conversion.errors import ConversionError  # noqa: E402
+from conversion.quantize import QuantizeConfig, quantize  # noqa: E402
+from conversion.train import TrainConfig, train  # noqa: E402
+from conversion.verify import VerifyConfig, verify  # noqa: E402
+from edge_agent.classify.model import AttributeModel  # noqa: E402
+from edge_agent.modelmeta import load_metadata  # noqa: E402
+from tests.fixtures.media import astronaut_bgr  # noqa: E402
+
+
+def _face_chips(root: Path, n: int = 24) -> Path:
+    """UTKFace-style folder of real face crops: the astronaut's face under varied crops, flips and light."""
+    root.mkdir(parents=True, exist_ok=True)
+    img = astronaut_bgr()
+    rng = np.random.default_rng(0)
+    i = 0
+    while len(list(root.iterdir())) < n or not _has_every_split(root):
+        x0, y0, side = 160 + int(rng.integers(-12, 12)), 20 + int(rng.integers(-12, 12)), 200 + int(rng.integers(-20, 20))
+        chip = cv2.resize(img[y0 : y0 + side, x0 : x0 + side], (200, 200))
+        chip = cv2.convertScaleAbs(chip, alpha=float(rng.uniform(0.7, 1.3)), beta=float(rng.uniform(-20, 20)))
+        if i % 2:
+            chip = chip[:, ::-1]
+        age, gender, race = int(rng.integers(1, 80)), i % 2, i % 5
+        cv2.imwrite(str(root / f"{age}_{gender}_{race}_2017010100{i:05d}.jpg.chip.jpg"), chip)
+        i += 1
+    return root
+
+
+def _has_every_split(root: Path) -> bool:
+    sides = [split_of(content_sha256(p)) for p in root.iterdir()]
+    return all(sides.count(s) >= 2 for s in ("val", "test")) and sides.count("train") >= 8
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("conv")
+    data = _face_chips(root / "faces")
+    cfg = TrainConfig(data=data, out=root / "run", alpha=0.35, input_size=32, epochs=1, batch_size=4, lr=1e-3,
+                      cache_dir=root / "cache")
+    keras_path = train(cfg)
+    tfl = quantize(QuantizeConfig(model=keras_path, out=root / "attr_int8.tflite", calibration=data, split="all",
+                                  samples=12))
+    return {"data": data, "keras": keras_path, "tflite": tfl, "root": root}
+
+
+def test_tiny_train_writes_checkpoints_summary_and_a_model(tiny_run: dict[str, Path]) -> None:
+    run = tiny_run["keras"].parent
+    assert (run / "model.keras").is_file() and (run / "last.keras").is_file() and (run / "history.csv").is_file()
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["counts"]["test"] >= 2 and summary["counts"]["train"] >= 8
+
+
+def test_quantized_model_is_full_integer_with_metadata_and_hash(tiny_run: dict[str, Path]) -> None:
+    meta = load_metadata(tiny_run["tflite"])  # verifies the sha256 against the file
+    assert meta.quantization == "int8"
+    assert meta.labels["race"] == ("white", "black", "asian", "indian", "other")
+    assert meta.preprocess.size == 32 and meta.preprocess.color == "RGB"
+    m = AttributeModel(tiny_run["tflite"])
+    assert m.input["dtype"] == np.int8
+    assert {d["dtype"] for d in m.outputs.values()} == {np.int8}
+
+
+def test_heads_are_read_by_signature_name_with_tensor_quantization(tiny_run: dict[str, Path]) -> None:
+    m = AttributeModel(tiny_run["tflite"])
+    x = np.zeros((32, 32, 3), np.float32)
+    out = m.predict(x, ("age", "age_years", "gender", "race"))
+    assert out["age"].shape == (9,) and out["gender"].shape == (2,) and out["race"].shape == (5,)
+    for h in ("age", "gender", "race"):  # dequantised with each tensor's own scale: probabilities summing to ~1
+        assert abs(float(out[h].sum()) - 1.0) < 0.03
+    only = m.predict(x, ("gender",))
+    assert set(only) == {"gender"} and m.heads_read["race"] == 1  # race was read once above, not again
+
+
+def test_tiny_verify_writes_json_markdown_and_plots(tiny_run: dict[str, Path], tmp_path: Path) -> None:
+    rep = verify(VerifyConfig(float_model=tiny_run["keras"], quant_model=tiny_run["tflite"], data=tiny_run["data"],
+                              report=tmp_path / "rep", split="all", latency_runs=5, max_drop=100))
+    assert rep["n_images"] >= 12 and rep["passed"] is True
+    assert 0 <= rep["agreement"]["gender"] <= 1
+    for name in ("report.json", "summary.md", "confusion_age.png", "confusion_race.png", "gender_by_race.png"):
+        assert (tmp_path / "rep" / name).stat().st_size > 0
+    assert "gender accuracy" in (tmp_path / "rep" / "summary.md").read_text()
+
+
+def test_verify_gate_fails_when_quantization_loses_too_much(tiny_run: dict[str, Path]) -> None:
+    res = CliRunner().invoke(convert_cli, ["verify", str(tiny_run["keras"]), str(tiny_run["tflite"]), "--data",
+                                           str(tiny_run["data"]), "--split", "all", "--max-drop", "-100"])
+    assert res.exit_code == 1
+    assert "loses more than" in res.output
+
+
+def test_verify_rejects_a_file_that_is_not_tflite(tiny_run: dict[str, Path], tmp_path: Path) -> None:
+    fake = tmp_path / "fake.tflite"
+    fake.write_bytes(b"definitely not a flatbuffer" * 10)
+    res = CliRunner().invoke(convert_cli, ["verify", str(tiny_run["keras"]), str(fake), "--data", str(tiny_run["data"])])
+    assert res.exit_code == 2
+    assert "not a TFLite model" in res.output and "Traceback" not in res.output
+
+
+def test_quantize_refuses_an_empty_calibration_set(tiny_run: dict[str, Path], tmp_path: Path) -> None:
+    empty = tmp_path / "calib"
+    empty.mkdir()
+    (empty / "30_0_0_20170101000000001.jpg.chip.jpg").write_bytes(b"")  # labelled, but not an image
+    with pytest.raises(ConversionError, match="calibration set is empty"):
+        quantize(QuantizeConfig(model=tiny_run["keras"], out=tmp_path / "x.tflite", calibration=empty, split="all"))
+
+
+def test_quantize_refuses_a_model_without_the_expected_heads(tmp_path: Path) -> None:
+    import keras
+
+    inp = keras.Input((32, 32, 3))
+    bad = keras.Model(inp, {"gender": keras.layers.Dense(2, activation="softmax", name="gender")(
+        keras.layers.GlobalAveragePooling2D()(inp))})
+    bad.save(tmp_path / "bad.keras")
+    res = CliRunner().invoke(convert_cli, ["quantize", str(tmp_path / "bad.keras"), "--out", str(tmp_path / "b.tflite"),
+                                           "--calibration", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "lacks the heads age, age_years, race" in res.output
+
+
+def test_quantize_and_train_report_missing_paths_in_one_line(tmp_path: Path) -> None:
+    res = CliRunner().invoke(convert_cli, ["quantize", str(tmp_path / "none.keras"), "--out", str(tmp_path / "o.tflite")])
+    assert res.exit_code == 2 and "not found" in res.output
+    res = CliRunner().invoke(convert_cli, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "not found" in res.output and "Traceback" not in res.output
+
+
+def test_imagenet_seeding_reproduces_the_tflite_imagenet_predictions(shared_dir: Path) -> None:
+    from skimage import data as skdata
+
+    from conversion.imagenet_seed import seed_backbone
+    from edge_agent.runtime import load_interpreter
+
+    import keras
+
+    path = shared_dir / "models" / "imagenet-mobilenetv2" / "tf2_mobilenet_v2_1.0_224_ptq.tflite"
+    if not path.is_file():
+        pytest.skip("ImageNet MobileNetV2 TFLite not present")
+    imgs = [cv2.resize(im, (224, 224)) for im in (skdata.chelsea(), skdata.coffee(), skdata.rocket())]
+    x = np.stack(imgs).astype(np.float32) / 127.5 - 1
+    bb = keras.applications.MobileNetV2(input_shape=(224, 224, 3), include_top=False, weights=None, pooling="avg")
+    _, w, b = seed_backbone(bb, path, x)["classifier"]
+    logits = bb.predict(x, verbose=0) @ w.reshape(1001, 1280).T + b
+    interp = load_interpreter(path)
+    for i, im in enumerate(imgs):
+        interp.set_tensor(interp.get_input_details()[0]["index"], im[None])
+        interp.invoke()
+        ref = interp.get_tensor(interp.get_output_details()[0]["index"])[0]
+        assert int(np.argmax(logits[i])) == int(np.argmax(ref))
