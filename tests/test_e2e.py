@@ -230,7 +230,9 @@ def assert_no_image_data(messages: list[Message], state_dir: Path) -> None:
     files = [p for p in state_dir.rglob("*") if p.is_file()]
     assert files, "the outbox should exist in the state dir"
     for f in files:
-        assert re.fullmatch(r"outbox\.sqlite3(-wal|-shm|-journal)?", f.name), f"unexpected file in state dir: {f}"
+        assert re.fullmatch(r"outbox\.sqlite3(-wal|-shm|-journal|\.lock)?", f.name), (
+            f"unexpected file in state dir: {f}"
+        )
         data = f.read_bytes()
         for magic in (b"\xff\xd8\xff", b"\x89PNG\r\n"):
             assert magic not in data, f"image bytes in {f}"
