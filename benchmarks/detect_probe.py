@@ -1,6 +1,7 @@
 """Detector probe: recall per face-width bin, false positives per frame and ms per frame for detector settings.
 
     python -m benchmarks.detect_probe recall [--frames 400] [--utk ../shared/data/utkface] [--option NAME ...]
+    python -m benchmarks.detect_probe speed [--frames 60] [--rounds 5] [--option NAME ...]
     python -m benchmarks.detect_probe chip-box [--count 300] [--utk ../shared/data/utkface]
 
 `recall` pastes held-out faces at face widths 20-320 px onto 640x480 scikit-image photographs (benchmarks/
@@ -42,7 +43,7 @@ class Option:
 TILES_2X2: tuple[View, ...] = tuple(
     (r, 128) for r in ((0.0, 0.0, 0.55, 0.55), (0.45, 0.0, 1.0, 0.55), (0.0, 0.45, 0.55, 1.0), (0.45, 0.45, 1.0, 1.0))
 )
-PLAIN = {"refine_below_px": 0}
+PLAIN = {"refine_below_px": 0, "score_threshold": 0.5}  # MediaPipe's own threshold
 OPTIONS = {
     o.name: o
     for o in (
@@ -162,6 +163,32 @@ def cmd_recall(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_speed(args: argparse.Namespace) -> None:
+    """Interleave the options round by round on the same frames, so machine load hits every one alike."""
+    crops = sf.face_crops(args.utk, 100, seed=1)
+    frames = make_frames(args.frames, crops, seed=args.seed)
+    names = args.option or ["short_w128", "full192", "default (short_w224+refine)", "short_w256+refine"]
+    dets = {n: BlazeFaceDetector(DetectorConfig(models_dir=args.models_dir, **OPTIONS[n].config), OPTIONS[n].views)
+            for n in names}  # fmt: skip
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    for n in names:
+        dets[n].detect(frames[0][0])  # warm-up
+    for _ in range(args.rounds):
+        for n in names:
+            for frame, _truth in frames:
+                t0, c0 = time.perf_counter(), time.thread_time()
+                dets[n].detect(frame)
+                cpu[n].append(time.thread_time() - c0)
+                wall[n].append(time.perf_counter() - t0)
+    print(f"{len(frames)} frames x {args.rounds} rounds, 1 thread; ms per frame (detect: resize, inference, decode)")
+    print(f"{'option':28} {'wall p50':>9} {'wall p95':>9} {'cpu p50':>8} {'cpu mean':>9}")
+    for n in names:
+        w, c = np.array(wall[n]) * 1000, np.array(cpu[n]) * 1000
+        print(f"{n:28} {np.median(w):9.2f} {np.percentile(w, 95):9.2f} {np.median(c):8.2f} {c.mean():9.2f}")
+        dets[n].close()
+
+
 def cmd_chip_box(args: argparse.Namespace) -> None:
     crops = sf.utkface_test_crops(args.utk, args.count, seed=2)
     if not crops:
@@ -177,7 +204,7 @@ def cmd_chip_box(args: argparse.Namespace) -> None:
     )
     print(
         f"{len(crops)} held-out UTKFace chips pasted at 200 px, centre of 640x480; detector {cfg.model} "
-        f"input_width={cfg.input_width}"
+        f"input_width={cfg.resolved_input_width()} refine_below_px={cfg.refine_below_px}"
     )
     x0, y0 = (sf.FRAME_W - 200) // 2, (sf.FRAME_H - 200) // 2
     with BlazeFaceDetector(cfg) as det:
@@ -213,14 +240,19 @@ def main() -> None:
     r.add_argument("--option", action="append", choices=list(OPTIONS))
     r.add_argument("--threshold", type=float, default=None, help="score threshold for every option")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="DetectorConfig override for every option")
+    sp = sub.add_parser("speed")
+    sp.add_argument("--frames", type=int, default=60)
+    sp.add_argument("--rounds", type=int, default=5)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--option", action="append", choices=list(OPTIONS))
     c = sub.add_parser("chip-box")
     c.add_argument("--count", type=int, default=300)
     c.add_argument("--option", choices=list(OPTIONS))
-    for q in (r, c):
+    for q in (r, sp, c):
         q.add_argument("--utk", type=Path, default=DEFAULT_UTK)
         q.add_argument("--models-dir", type=Path, default=None)
     args = p.parse_args()
-    {"recall": cmd_recall, "chip-box": cmd_chip_box}[args.cmd](args)
+    {"recall": cmd_recall, "speed": cmd_speed, "chip-box": cmd_chip_box}[args.cmd](args)
 
 
 if __name__ == "__main__":
