@@ -218,3 +218,20 @@ def test_an_explicit_model_path_to_another_graph_is_refused(detector_models: Pat
     assert landmark.name == "face_landmark.tflite"
     with pytest.raises(ModelLoadError, match="not a BlazeFace model|cannot run at input|boxes"):
         create_detector(DetectorConfig(model_path=landmark))
+
+
+def test_portrait_and_odd_frames_cost_no_more_than_landscape_and_interpreters_stay_bounded(
+    detector_models: Path, astronaut: np.ndarray
+) -> None:
+    from edge_agent.detect.blazeface import MAX_RUNNERS
+
+    with _detector(detector_models) as det:
+        assert det.input_size(640, 480) == (224, 176)
+        assert det.input_size(480, 640) == (176, 224)
+        assert det.input_size(1000, 3) == (224, 16) and det.input_size(3, 1000) == (16, 224)
+        portrait = np.full((640, 480, 3), 80, np.uint8)
+        portrait[64:576, :] = cv2.resize(astronaut, (480, 512))
+        assert len(det.detect(portrait)) == 1
+        for h, w in [(2, 2), (3, 1000), (1000, 3), (1080, 1920), (17, 33), (480, 640)]:
+            det.detect(np.zeros((h, w, 3), np.uint8))
+        assert len(det._runners) <= MAX_RUNNERS

@@ -28,6 +28,7 @@ Region = tuple[float, float, float, float]
 View = tuple[Region, int | None]
 FULL_FRAME: Region = (0.0, 0.0, 1.0, 1.0)
 FULL_VIEW: View = (FULL_FRAME, None)
+MAX_RUNNERS = 4  # interpreters kept for distinct input sizes
 
 
 def _ceil16(x: float) -> int:
@@ -127,11 +128,14 @@ class BlazeFaceDetector(FaceDetector):
         self._runner(*self.input_size(640, 480))  # fail at start-up, not at frame 1
 
     def _runner(self, in_w: int, in_h: int) -> ModelRunner:
-        runner = self._runners.get((in_w, in_h))
+        runner = self._runners.pop((in_w, in_h), None)
         if runner is None:
             runner = ModelRunner(self.model_path, self._base_spec.with_input(in_h, in_w), self.config.num_threads)
-            self._runners[(in_w, in_h)] = runner
             log.info("BlazeFace %s at input %dx%d (%d anchors)", self.config.model, in_w, in_h, len(runner.anchors_px))
+            # A folder of mixed-size images must not grow one interpreter per size: keep the most recent few.
+            while len(self._runners) >= MAX_RUNNERS:
+                self._runners.pop(next(iter(self._runners))).close()
+        self._runners[(in_w, in_h)] = runner  # most recently used last
         return runner
 
     def _refine_runner(self) -> ModelRunner:
@@ -145,11 +149,17 @@ class BlazeFaceDetector(FaceDetector):
         return ModelRunner(path, spec, cfg.num_threads)
 
     def input_size(self, region_w: int, region_h: int, width: int | None = None) -> tuple[int, int]:
-        """Model input (w, h) for a region: input_width with the region's aspect, or full range's square."""
-        width = width or self._input_width
-        if width is None:
+        """Model input (w, h) for a region: input_width along its longer side, the aspect kept (multiples of 16).
+
+        Along the longer side, so a portrait or odd-shaped frame costs no more than a landscape one.
+        Full range has one fixed square input.
+        """
+        long = width or self._input_width
+        if long is None:
             return self._base_spec.input_width, self._base_spec.input_height
-        return width, _ceil16(width * region_h / region_w)
+        if region_w >= region_h:
+            return long, min(long, _ceil16(long * region_h / region_w))
+        return min(long, _ceil16(long * region_w / region_h)), long
 
     def candidates(self, image_bgr: np.ndarray) -> Candidates:
         """All views' candidates above the score threshold, in frame pixels, before NMS."""

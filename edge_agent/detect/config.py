@@ -26,7 +26,8 @@ class DetectorConfig(BaseModel):
         default=None,
         ge=64,
         le=1024,
-        description="Model input width in px (a multiple of 16; the height follows the frame's aspect ratio). "
+        description="Model input size in px along the frame's longer side (a multiple of 16; the other side "
+        "follows the aspect ratio, so 224 means 224x176 for 640x480). "
         "Larger finds smaller faces and costs more (see docs/detection.md). None: 224 for short_range, the fixed "
         "192x192 for full_range. 128 is the model's native scale.",
     )
