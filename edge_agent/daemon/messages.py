@@ -104,6 +104,9 @@ PAUSED_REASON = "analysis paused by remote command"
 def camera_status(agent: Agent, camera_id: str, status: Any) -> Outgoing:
     """Retained `cameras/<id>/status`: online/stalled/offline with since; the reason says when analysis is paused."""
     payload = _status_fields(status)
+    kind = next((c.source.type for c in agent.cfg.cameras if c.id == camera_id), None)
+    if kind is not None:
+        payload["source"] = kind  # the kind only: a URL may hold credentials
     if agent.paused:
         payload["reason"] = PAUSED_REASON + (f" ({payload['reason']})" if payload["reason"] else "")
     return Outgoing(f"cameras/{camera_id}/status", payload, CAMERA_STATUS_SCHEMA, camera_id, retain=True)
