@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from edge_agent.publish.config import MqttConfig, OutboxConfig
 from edge_agent.publish.envelope import encode, mark_buffered, new_msg_id
 from edge_agent.publish.mqtt import Publisher
@@ -33,7 +35,13 @@ def test_buffered_messages_are_flagged_and_colour_is_optional() -> None:
     assert "\x1b[33m" in format_line("edge-agent/d1/cameras/cam1/status", data, color=True)
 
 
-def test_unknown_schemas_get_a_compact_key_value_body_and_registered_formatters_win() -> None:
+def test_unknown_schemas_get_a_compact_key_value_body_and_registered_formatters_win(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge_agent.publish import tail as tail_mod
+
+    # Other tests (the CLI's tail) register the analytics formatters process-wide; start from an empty registry.
+    monkeypatch.setattr(tail_mod, "_FORMATTERS", {})
     data = msg("edge-agent/tracks/1", {"event": "end", "track_id": "t1", "dwell_s": 3.14159, "box": [1, 2, 3, 4]}, "c")
     line = format_line("edge-agent/d1/cameras/c/tracks", data)
     assert "event=end track_id=t1 dwell_s=3.14 box=[4]" in line and "msg_id" not in line
