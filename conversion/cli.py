@@ -67,6 +67,10 @@ def main(verbose: bool) -> None:
               help="ImageNet MobileNetV2 1.0 TFLite file to seed the backbone from (e.g. Coral's tf2_mobilenet_v2_1.0_224_ptq.tflite).")
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=Path.home() / ".cache/edge-agent/datasets",
               show_default=True, help="Where decoded images are cached between runs.")
+@click.option("--init-from", type=click.Path(path_type=Path), default=None,
+              help="Warm start from a trained .keras model of the same architecture (continue with a new schedule).")
+@click.option("--freeze-stem/--no-freeze-stem", default=True, show_default=True,
+              help="Keep the pretrained stem (up to block 3) fixed.")
 @click.option("--max-samples", type=int, default=None, help="Use a random subset (smoke runs).")
 def train_cmd(**kw: Any) -> None:
     """Train the multi-head model. Rerunning the same command resumes after an interruption."""

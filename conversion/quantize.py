@@ -137,7 +137,8 @@ def training_info(model_path: Path) -> dict[str, Any]:
     c = s.get("config", {})
     data = {"dataset": Path(str(c.get("data", ""))).name or "unknown", "counts": s.get("counts", {}),
             "split_rule": s.get("split_rule"), "seed": c.get("seed"), "epochs": c.get("epochs"),
-            "imagenet_init": bool(s.get("imagenet_seeded_layers"))}
+            "imagenet_init": bool(s.get("imagenet_seeded_layers")) or bool(s.get("init_from")),
+            "init_from": s.get("init_from")}
     if data["dataset"].lower().startswith("utkface"):
         data["dataset"] = "UTKFace (aligned & cropped)"
         data["license"] = "UTKFace: non-commercial research purposes only; commercial deployments must retrain on data they hold rights to"

@@ -35,6 +35,7 @@ class TrainConfig:
     max_samples: int | None = None  # for smoke runs
     crop_frac: float = 0.80
     workers: int = 2
+    init_from: Path | None = None  # warm start: copy weights from a trained .keras model (e.g. a longer schedule)
     freeze_stem: bool = True  # with ImageNet seeding: keep the stem's pretrained filters fixed (faster, as accurate)
 
 
@@ -151,8 +152,13 @@ def train(cfg: TrainConfig) -> Path:
     log.info("split: %d train, %d val, %d test (test is never read here); %s",
              len(tr), len(va), int((arr.split == "test").sum()), _skipped_line(arr))
     model = build_model(cfg.alpha, cfg.input_size)
-    seeded = seed_from_imagenet(model, arr, cfg)["layers"] if cfg.imagenet else 0
-    if seeded and cfg.freeze_stem:
+    seeded = seed_from_imagenet(model, arr, cfg)["layers"] if cfg.imagenet and not cfg.init_from else 0
+    if cfg.init_from:
+        from conversion.quantize import load_keras
+
+        model.set_weights(load_keras(cfg.init_from).get_weights())
+        log.info("warm start from %s", cfg.init_from)
+    if (seeded or cfg.init_from) and cfg.freeze_stem:
         log.info("froze %d pretrained stem layers (up to block_3)", freeze_stem(model))
     steps = len(tr) // cfg.batch_size
     compile_model(model, tr, cfg, steps)
@@ -169,6 +175,7 @@ def train(cfg: TrainConfig) -> Path:
     summary = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
         "imagenet_seeded_layers": seeded,
+        "init_from": str(cfg.init_from) if cfg.init_from else None,
         "counts": {"train": len(tr), "val": len(va), "test": int((arr.split == "test").sum())},
         "skipped": dict(arr.skipped),
         "train_seconds": round(time.monotonic() - t0, 1),
