@@ -131,6 +131,8 @@ def test_watchdog_pings_only_while_the_pipeline_makes_progress(tmp_path: Path) -
         cfg = parse_config('[agent]\nwatchdog_stall_s = 5\n[[cameras]]\nid = "cam0"\n')
         agent = Agent(cfg, notifier=notifier)  # not run: only the watchdog decision is exercised
         now = agent.heartbeat + 1.0
+        assert agent.watchdog_tick(now) is False  # no ping before READY=1 (first frame analysed)
+        agent.ready_sent = True
         assert agent.watchdog_tick(now) is True  # loop turning: ping
         assert agent.watchdog_tick(now + 0.5) is False  # not due yet (interval 1 s)
         assert agent.watchdog_tick(now + 6.0) is False  # heartbeat 7 s old > 5 s: wedged, no ping

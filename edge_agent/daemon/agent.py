@@ -179,7 +179,9 @@ class Agent(ReloadMixin):
     def watchdog_tick(self, now: float) -> bool:
         """Send WATCHDOG=1 when due and only while the pipeline makes progress; True if a ping was sent."""
         interval = self.notifier.watchdog_interval_s
-        if not interval or now - self._last_ping < interval or not self.making_progress(now):
+        if not interval or not self.ready_sent:  # systemd arms the watchdog once READY=1 has been sent
+            return False
+        if now - self._last_ping < interval or not self.making_progress(now):
             return False
         self._last_ping = now
         return self.notifier.watchdog()
