@@ -107,6 +107,7 @@ def camera_status(agent: Agent, camera_id: str, status: Any) -> Outgoing:
     kind = next((c.source.type for c in agent.cfg.cameras if c.id == camera_id), None)
     if kind is not None:
         payload["source"] = kind  # the kind only: a URL may hold credentials
+    payload["paused"] = bool(agent.paused)
     if agent.paused:
         payload["reason"] = PAUSED_REASON + (f" ({payload['reason']})" if payload["reason"] else "")
     return Outgoing(f"cameras/{camera_id}/status", payload, CAMERA_STATUS_SCHEMA, camera_id, retain=True)
