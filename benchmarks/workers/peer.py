@@ -131,15 +131,15 @@ def job_detect(job: dict[str, Any]) -> dict[str, Any]:
 def job_loop(job: dict[str, Any]) -> dict[str, Any]:
     """The whole job frame by frame: detect + classify every frame of a clip, as a user of the package would."""
     pred = _predictor()
-    frames = _frames(job["frames"])
-    pred.predict(_rgb(frames[0]))
+    frames = [_rgb(f) for f in np.load(job["frames"])]  # the distinct frames only, played in job["order"]
+    order = job.get("order") or list(range(len(frames)))
+    pred.predict(frames[0])
     times, faces = [], 0
-    for raw in frames:
-        f = _rgb(raw)
+    for i in order:
         t0 = time.perf_counter()
-        faces += len(pred.predict(f))
+        faces += len(pred.predict(frames[i]))
         times.append(time.perf_counter() - t0)
-    one = [_rgb(f) for f in _frames(job["one_face_frames"])]
+    one = [_rgb(f) for f in np.load(job["one_face_frames"])]
     paced = paced_cpu_share(lambda i: pred.predict(one[i % len(one)]), int(job.get("paced_frames", 60)))
     total = sum(times)
     return {
