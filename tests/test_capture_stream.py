@@ -49,7 +49,8 @@ def test_stream_that_stops_sending_is_declared_stalled_by_the_watchdog_and_recov
     cfg = stream_camera(mjpeg_server.url, stall_timeout_s=1.0, read_timeout_s=30.0)
     seen: list[str] = []
     with CameraWorker(cfg, on_status=lambda cid, st: seen.append(st.state)) as w:
-        assert w.latest(10.0) is not None
+        first = w.latest(10.0)
+        assert first is not None
         mjpeg_server.pause()
         try:
             wait_for(lambda: w.status.state == "stalled", 10, "the watchdog to declare a stall")
@@ -57,10 +58,12 @@ def test_stream_that_stops_sending_is_declared_stalled_by_the_watchdog_and_recov
         finally:
             mjpeg_server.resume()
         wait_for(lambda: w.status.state == "online", 15, "online after the server resumed")
-        before = w.stats()["captured"]
         after = [w.latest(5.0) for _ in range(4)]
         assert all(f is not None for f in after)
-        assert after[-1].index >= before + 2  # type: ignore[union-attr]
+        # Frames flow again: four distinct frames, each newer than the last, all after the one before the stall.
+        # (Comparing with the `captured` counter raced with the decode in flight on a loaded machine.)
+        idx = [f.index for f in after]  # type: ignore[union-attr]
+        assert idx == sorted(set(idx)) and idx[0] > first.index
     assert seen[:3] == ["online", "stalled", "online"]
 
 
