@@ -148,6 +148,21 @@ def write_outputs(res: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"wrote {args.out} and {args.results}/")
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Re-render BENCHMARKS.md from the last `all` run's results.json, taking in the latest soak.json."""
+    from benchmarks.report import render
+
+    saved = args.results / "results.json"
+    if not saved.is_file():
+        raise UsageError(f"no {saved}: run `python -m benchmarks all --data …` first")
+    res = json.loads(saved.read_text(encoding="utf-8"))
+    soak = args.results / "soak.json"
+    res["soak"] = json.loads(soak.read_text(encoding="utf-8")) if soak.is_file() else None
+    args.out.write_text(render(res), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_all(args: argparse.Namespace) -> int:
     write_outputs(run_all(args), args)
     return 0
@@ -220,7 +235,8 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="the edge-agent bench figures")
     b.add_argument("--frames", type=int, default=600)
     sub.add_parser("venvs", help="create the peer and tflite-runtime venvs (EDGE_AGENT_BENCH_VENVS or ../venvs)")
-    for q in (a, s, b):
+    r = sub.add_parser("report", help="re-render the report from results.json (e.g. after a new soak run)")
+    for q in (a, s, b, r):
         q.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="int8 attribute model (.tflite + .json)")
         q.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md", help="report to write")
         q.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results", help="JSON and PNG folder")
@@ -235,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0) and 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(name)s: %(message)s")
     args.command_line = "python -m benchmarks " + " ".join(shlex.quote(a) for a in argv)
-    commands = {"all": cmd_all, "venvs": cmd_venvs, "soak": cmd_soak, "bench": cmd_bench}
+    commands = {"all": cmd_all, "venvs": cmd_venvs, "soak": cmd_soak, "bench": cmd_bench, "report": cmd_report}
     try:
         return commands[args.cmd](args)
     except UsageError as exc:

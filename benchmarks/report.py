@@ -55,7 +55,7 @@ def _header(r: dict[str, Any]) -> list[str]:
         lines.append(f"- {venv}: " + ", ".join(f"{k} {v}" for k, v in m[venv].items()))
     mod = r.get("model", {})
     lines.append(
-        f"- attribute model: `{mod.get('path')}` ({mod.get('name')} {mod.get('version')}, "
+        f"- attribute model: `{_rel(mod.get('path'))}` ({mod.get('name')} {mod.get('version')}, "
         f"{mod.get('quantization')}, sha256 {str(mod.get('sha256'))[:12]}…)"
     )
     d = r.get("data", {})
@@ -395,3 +395,13 @@ def render(r: dict[str, Any]) -> str:
     if NOTES.is_file():
         lines += [NOTES.read_text(encoding="utf-8").rstrip(), ""]
     return "\n".join(lines)
+
+
+def _rel(path: object) -> str:
+    """Repository-relative path for the report (absolute paths differ per machine)."""
+    from pathlib import Path
+
+    try:
+        return str(Path(str(path)).resolve().relative_to(Path(__file__).resolve().parents[1]))
+    except ValueError:
+        return str(path)
