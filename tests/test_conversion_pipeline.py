@@ -161,3 +161,30 @@ def test_imagenet_seeding_reproduces_the_tflite_imagenet_predictions(shared_dir:
         interp.invoke()
         ref = interp.get_tensor(interp.get_output_details()[0]["index"])[0]
         assert int(np.argmax(logits[i])) == int(np.argmax(ref))
+
+
+def test_interrupted_training_resumes_at_the_next_epoch(tiny_run: dict[str, Path], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import csv
+
+    from conversion import progress
+
+    cfg = TrainConfig(data=tiny_run["data"], out=tmp_path / "run", alpha=0.35, input_size=32, epochs=2, batch_size=4,
+                      cache_dir=tiny_run["root"] / "cache")
+    original = progress.EpochSummary.on_epoch_begin
+
+    def interrupt_second_epoch(self: progress.EpochSummary, epoch: int, logs: object = None) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt  # as if the machine went down after epoch 1 was checkpointed
+        original(self, epoch, logs)
+
+    monkeypatch.setattr(progress.EpochSummary, "on_epoch_begin", interrupt_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    assert (cfg.out / "backup").is_dir() and (cfg.out / "last.keras").is_file()
+    monkeypatch.setattr(progress.EpochSummary, "on_epoch_begin", original)
+    train(cfg)  # the same command again
+    with open(cfg.out / "history.csv") as fh:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(fh)]
+    assert epochs == [0, 1]  # epoch 0 ran once, before the interruption; the rerun did only epoch 1
+    assert not (cfg.out / "backup").exists()  # a finished run leaves no resume state behind
