@@ -179,19 +179,22 @@ def split_of(sha_hex: str) -> str:
 
 
 # --- decoding -------------------------------------------------------------------------------------------------
-def decode_rgb(path: Path, size: int) -> np.ndarray | None:
-    """Decode an image file to RGB uint8 size×size (squashed square), or None if it is not a readable image."""
+def load_chip(path: Path) -> np.ndarray | None:
+    """Decode to RGB uint8 at original size; None when the file is not a readable image."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError:
         return None
-    if data.size == 0:
-        return None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if img is None or img.ndim != 3 or min(img.shape[:2]) < 8:
         return None
-    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def decode_rgb(path: Path, size: int) -> np.ndarray | None:
+    """Decode an image file to RGB uint8 size×size (squashed square), or None if it is not a readable image."""
+    img = load_chip(path)
+    return None if img is None else cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
 
 
 @dataclass

