@@ -33,8 +33,8 @@ def _need_tensorflow() -> None:
 def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call a library function, turning our typed errors into one-line messages with meaningful exit codes."""
     from conversion.data import DataError
-    from conversion.imagenet_seed import SeedError
     from conversion.errors import ConversionError
+    from conversion.imagenet_seed import SeedError
     from edge_agent.modelmeta import MetadataError
     from edge_agent.runtime import ModelLoadError
 
@@ -83,7 +83,7 @@ def train_cmd(**kw: Any) -> None:
     click.echo(str(path))
 
 
-def _register_more() -> None:  # noqa: D401
+def _register_more() -> None:
     # quantize/verify live in their own modules to keep this file small.
     from conversion import cli_quantize  # noqa: F401
 

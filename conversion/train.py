@@ -93,7 +93,14 @@ def make_dataset(arr: Arrays, cfg: TrainConfig, train: bool) -> Any:
 def compile_model(model: Any, arr: Arrays, cfg: TrainConfig, steps_per_epoch: int) -> None:
     import keras
 
-    from conversion.losses import masked_accuracy, masked_l1_years, masked_mae, ordinal_targets, smooth_targets, weighted_soft_ce
+    from conversion.losses import (
+        masked_accuracy,
+        masked_l1_years,
+        masked_mae,
+        ordinal_targets,
+        smooth_targets,
+        weighted_soft_ce,
+    )
 
     # Skew: inverse-sqrt-frequency class weights for race and age group (UTKFace is mostly White, 20-40 and infants).
     race_w = class_weights(arr.race, len(RACES))
