@@ -35,3 +35,16 @@ def test_a_wrong_example_would_be_caught() -> None:
     doc["seq"] = 0
     with pytest.raises(SchemaError, match="seq"):
         validate(doc)
+
+
+def test_status_is_outside_the_sequence_and_everything_else_is_numbered() -> None:
+    """The contract: status carries seq null; every other message an integer seq; all carry an epoch."""
+    docs = [json.loads(b) for b in BLOCKS]
+    status = next(d for d in docs if d["schema"] == "edge-agent/status/1")
+    numbered = next(d for d in docs if d["schema"] == "edge-agent/info/1")
+    with pytest.raises(SchemaError, match="seq"):
+        validate({**status, "seq": 7})
+    with pytest.raises(SchemaError, match="seq"):
+        validate({**numbered, "seq": None})
+    with pytest.raises(SchemaError, match="epoch"):
+        validate({k: v for k, v in numbered.items() if k != "epoch"})

@@ -55,7 +55,11 @@ def validate(message: dict[str, Any] | bytes | str) -> dict[str, Any]:
     validator = _validators().get(schema_file_name(str(sid))) if SCHEMA_ID_RE.match(str(sid)) else None
     if validator is None:
         raise SchemaError(f"unknown schema id {sid!r}")
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    # An error inside the envelope also makes `unevaluatedProperties` reject every envelope key at the root;
+    # that echo is never the cause, so report the specific error first.
+    errors = sorted(
+        validator.iter_errors(doc), key=lambda e: (e.validator == "unevaluatedProperties", list(e.absolute_path))
+    )
     if errors:
         err = errors[0]
         where = "/".join(str(p) for p in err.absolute_path) or "<root>"
