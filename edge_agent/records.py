@@ -137,3 +137,13 @@ class Face:
     attributes: Attributes | None
     pose: Pose | None = None
     face_px: float = 0.0  # face width in pixels (for the min-face-size rule)
+    sharpness: float | None = None  # 0-1 focus/motion-blur score of the face crop; None: not measured
+
+
+@dataclass(frozen=True, slots=True)
+class TrackHint:
+    """What detection scheduling needs to know about one track: where its face should be now, and when it was seen."""
+
+    track_id: str
+    box: Box  # predicted for the frame about to be analysed, frame pixels
+    last_seen: float  # frame time (monotonic seconds) of the track's latest detection

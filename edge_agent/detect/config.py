@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge_agent.detect.schedule_config import ScheduleConfig
+
 # 224 px wide on a 640x480 frame (scale 0.35) is the measured far-face default: docs/detection.md.
 DEFAULT_SHORT_RANGE_WIDTH = 224
 
@@ -78,6 +80,11 @@ class DetectorConfig(BaseModel):
         default=None,
         description="Explicit .tflite file for `model` instead of the pinned store copy (not sha256-checked); "
         "the second look still uses the pinned short-range file unless model is short_range.",
+    )
+
+    schedule: ScheduleConfig = Field(
+        default_factory=ScheduleConfig,
+        description="When the whole frame is scanned and when only the known faces are re-found (docs/detection.md).",
     )
 
     def resolved_input_width(self) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -19,6 +21,62 @@ class HeadConfidence(BaseModel):
     def for_head(self, head: str) -> float:
         """Threshold of `head`, 0 for a head this model does not know."""
         return float(getattr(self, head, 0.0))
+
+
+class SamplingConfig(BaseModel):
+    """When a tracked face is classified: a few good frames per visit instead of every frame."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["per_visit", "every_frame"] = Field(
+        default="per_visit",
+        description="per_visit: classify a track's face only on frames worth it (rate, quality, until confident). "
+        "every_frame: every face at least `min_face_px` wide on every analysed frame (for comparison).",
+    )
+    max_rate_hz: float = Field(
+        default=3.0, gt=0.0, le=100.0, description="At most this many classifications per second per track."
+    )
+    max_per_frame: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="At most this many classifications per analysed frame; the best-quality faces go first.",
+    )
+    min_samples: int = Field(
+        default=4, ge=1, le=100, description="Classifications a visit needs before it may stop as confident."
+    )
+    max_samples: int = Field(default=15, ge=1, le=1000, description="A visit is never classified more often than this.")
+    stop_margin: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="A visit stops being classified once every head's aggregated top probability is at least "
+        "its `min_confidence` plus this margin.",
+    )
+    quality_ratio: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="A frame is worth classifying when its face quality (score x size x frontality x sharpness) "
+        "is at least this fraction of the best quality the track has shown.",
+    )
+    max_wait_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=60.0,
+        description="After this long without a classification, the next face big enough is taken whatever its quality.",
+    )
+    sharp_ref: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="Laplacian variance of the 32x32 grey face at which sharpness counts half (blur lowers quality).",
+    )
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> SamplingConfig:
+        if self.min_samples > self.max_samples:
+            raise ValueError(f"min_samples ({self.min_samples}) must be <= max_samples ({self.max_samples})")
+        return self
 
 
 class TrackerConfig(BaseModel):
@@ -84,6 +142,11 @@ class TrackerConfig(BaseModel):
     )
     minor_probability: float = Field(
         default=0.5, gt=0.0, le=1.0, description="Probability mass on under-age groups that makes a visit a minor."
+    )
+
+    sampling: SamplingConfig = Field(
+        default_factory=SamplingConfig,
+        description="Which frames of a visit are classified (docs/analytics.md).",
     )
 
     @model_validator(mode="after")
