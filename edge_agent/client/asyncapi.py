@@ -178,9 +178,7 @@ def render(doc: dict[str, Any] | None = None) -> str:
         def ignore_aliases(self, data: Any) -> bool:  # repeated sub-trees stay readable, not &id001 anchors
             return True
 
-    body = yaml.dump(
-        build() if doc is None else doc, Dumper=_NoAliases, sort_keys=False, width=118, allow_unicode=True
-    )
+    body = yaml.dump(build() if doc is None else doc, Dumper=_NoAliases, sort_keys=False, width=118, allow_unicode=True)
     return HEADER + body
 
 

@@ -1,0 +1,227 @@
+"""The consumer engine without MQTT: raw messages in, typed records and delivery reports out, to callbacks.
+
+`Consumer.handle(topic, payload, retained, now, token)` and `Consumer.tick(now)` return the tokens of messages
+that are finished (handed to the callbacks, or refused as duplicate or invalid), so the MQTT layer acknowledges
+a message only after the application has seen it: a consumer that dies mid-way gets it again from its session.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from edge_agent.client.records import ParseError, Record, Stats, Status, parse
+from edge_agent.client.sequence import DeviceSequencer, Released, SeqRange
+from edge_agent.client.topics import match
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+Token = Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A record as handed to callbacks. `late`: it arrived after later messages of its device were handed on."""
+
+    record: Record
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """Liveness of one device from its `status` topic; `last_will` when the broker announced it gone."""
+
+    device_id: str
+    online: bool
+    reason: str | None
+    last_will: bool
+    since_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class EpochChange:
+    """The device's outbox was reset (its seq restarted); gaps of the old epoch were closed."""
+
+    device_id: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A message that failed parsing or validation (logged and counted, never handed on as a record)."""
+
+    topic: str
+    reason: str
+
+
+Handlers = dict[str, list[Callable[[Any], None]]]
+
+
+class Consumer:
+    """Thread-safe: MQTT callbacks and a timer may call `handle` and `tick` concurrently."""
+
+    def __init__(self, prefix: str = "edge-agent", *, hold_s: float = 0.5, loss_after_s: float = 90.0) -> None:
+        self.prefix = prefix
+        self.hold_s = hold_s
+        self.loss_after_s = loss_after_s
+        self._lock = threading.RLock()
+        self._devices: dict[str, DeviceSequencer[tuple[Record, Token]]] = {}
+        self._liveness: dict[str, DeviceState] = {}
+        self._handlers: Handlers = {}
+        self.counts = {
+            "received": 0,
+            "delivered": 0,
+            "duplicates": 0,
+            "invalid": 0,
+            "late": 0,
+            "lost": 0,
+            "dropped_by_device": 0,
+            "handler_errors": 0,
+        }
+
+    # -- registration --------------------------------------------------------------------------------------------
+
+    def on(self, kind: type[R] | str, fn: Callable[[Any], None]) -> None:
+        """Call `fn` for each event of `kind`: a record class (gets a Delivery), or "loss", "dropped", "epoch",
+        "device", "invalid", "any" (every Delivery)."""
+        key = kind if isinstance(kind, str) else kind.__name__
+        self._handlers.setdefault(key, []).append(fn)
+
+    def device_states(self) -> dict[str, DeviceState]:
+        with self._lock:
+            return dict(self._liveness)
+
+    def pending(self) -> list[SeqRange]:
+        """Gaps still waiting to be filled, explained by the device, or declared lost."""
+        with self._lock:
+            return [g for d in self._devices.values() for g in d.pending]
+
+    # -- input ---------------------------------------------------------------------------------------------------
+
+    def handle(self, topic: str, payload: bytes, *, retained: bool, now: float, token: Token = None) -> list[Token]:
+        """One MQTT message; returns the tokens now finished (to acknowledge)."""
+        with self._lock:
+            self.counts["received"] += 1
+            device, _, suffix = topic[len(self.prefix) + 1 :].partition("/")
+            spec = match(suffix) if topic.startswith(self.prefix + "/") else None
+            if spec is None or spec.direction != "agent_publishes":
+                return [token]  # e.g. a command request from another consumer: not ours to read
+            try:
+                record = parse(topic, payload, retained=retained, device_id=device)
+            except ParseError as exc:
+                self.counts["invalid"] += 1
+                log.warning("client: invalid message skipped: %s", exc)
+                self._emit("invalid", Invalid(topic, str(exc)))
+                return [token]
+            seqr = self._sequencer(record.meta.device_id)
+            if seqr.seen(record.meta.msg_id):
+                self.counts["duplicates"] += 1
+                return [token]
+            if record.meta.epoch != seqr.epoch and not retained:
+                self._epoch(seqr, record.meta.epoch)
+            if isinstance(record, Stats):
+                seqr.report_dropped(dropped_ranges(record))
+            if retained or not in_sequence(record):
+                # retained state predates our subscription; a Last Will carries no seq of the stream
+                self._deliver(Delivery(record, late=False))
+                return [token]
+            released = seqr.offer(record.meta.seq, (record, token), now)
+            return self._hand_on(seqr, released, [])
+
+    def tick(self, now: float) -> list[Token]:
+        """Release held messages and declare overdue gaps lost; call a few times a second."""
+        with self._lock:
+            done: list[Token] = []
+            for seqr in list(self._devices.values()):
+                released, lost = seqr.poll(now)
+                done += self._hand_on(seqr, released, lost)
+            return done
+
+    # -- internals -----------------------------------------------------------------------------------------------
+
+    def _sequencer(self, device_id: str) -> DeviceSequencer[tuple[Record, Token]]:
+        seqr = self._devices.get(device_id)
+        if seqr is None:
+            seqr = self._devices[device_id] = DeviceSequencer(
+                device_id, hold_s=self.hold_s, loss_after_s=self.loss_after_s
+            )
+        return seqr
+
+    def _epoch(self, seqr: DeviceSequencer[tuple[Record, Token]], epoch: str | None) -> None:
+        old = seqr.epoch
+        first = old is None and seqr.held == 0 and not seqr.pending
+        flushed, lost = seqr.new_epoch(epoch)
+        self._hand_on(seqr, flushed, lost)
+        if not first:
+            log.info("client: device %s started a new epoch %s (was %s)", seqr.device_id, epoch, old)
+            self._emit("epoch", EpochChange(seqr.device_id, old, epoch))
+
+    def _hand_on(
+        self,
+        seqr: DeviceSequencer[tuple[Record, Token]],
+        released: list[Released[tuple[Record, Token]]],
+        lost: list[SeqRange],
+    ) -> list[Token]:
+        done: list[Token] = []
+        for rel in released:
+            record, token = rel.item
+            if rel.late:
+                self.counts["late"] += 1
+            self._deliver(Delivery(record, rel.late))
+            done.append(token)
+        for rng in seqr.take_explained():
+            self.counts["dropped_by_device"] += rng.count
+            self._emit("dropped", rng)
+        for rng in lost:
+            self.counts["lost"] += rng.count
+            log.warning("client: device %s lost seq %d..%d (epoch %s)", rng.device_id, rng.first, rng.last, rng.epoch)
+            self._emit("loss", rng)
+        return done
+
+    def _deliver(self, delivery: Delivery) -> None:
+        record = delivery.record
+        if isinstance(record, Status):
+            self._liveness_update(record)
+        self.counts["delivered"] += 1
+        self._emit(type(record).__name__, delivery)
+        self._emit("any", delivery)
+
+    def _liveness_update(self, status: Status) -> None:
+        state = DeviceState(
+            status.meta.device_id, status.state == "online", status.reason, status.is_last_will, status.meta.seq
+        )
+        before = self._liveness.get(state.device_id)
+        self._liveness[state.device_id] = state
+        if before is None or (before.online, before.reason) != (state.online, state.reason):
+            self._emit("device", state)
+
+    def _emit(self, key: str, event: object) -> None:
+        for fn in self._handlers.get(key, ()):
+            try:
+                fn(event)
+            except Exception:  # an application bug must not stop delivery to the other callbacks
+                self.counts["handler_errors"] += 1
+                log.exception("client: %s callback failed", key)
+
+
+def in_sequence(record: Record) -> bool:
+    """Whether a message takes part in the device's gap-free seq (the broker-sent Last Will does not)."""
+    return not (isinstance(record, Status) and record.is_last_will)
+
+
+def dropped_ranges(stats: Stats) -> list[tuple[int, int]]:
+    """The seq ranges the device reports as dropped in `stats.publish`, as (first, last) pairs."""
+    pub = stats.raw.get("publish") or {}
+    ranges = pub.get("dropped_ranges") or []
+    out: list[tuple[int, int]] = []
+    for item in ranges:
+        if isinstance(item, dict) and isinstance(item.get("first"), int) and isinstance(item.get("last"), int):
+            out.append((item["first"], item["last"]))
+        elif isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) for v in item):
+            out.append((item[0], item[1]))
+    return out
