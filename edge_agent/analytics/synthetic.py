@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_agent.analytics.pose import FACE_MODEL_MM, project, rotation_from_pose
+from edge_agent.analytics.pose import FACE_MODEL_MM, estimate_pose, project, rotation_from_pose
 from edge_agent.records import Attributes, Box, Detection, Face, HeadResult
 
 _HEAD_WIDTH_MM = 160.0  # the face box of a frontal face spans about this much of the model
@@ -41,9 +41,13 @@ def make_face(
     attributes: Attributes | None = None,
     score: float = 0.9,
 ) -> Face:
-    """A Face whose box and keypoints agree with the requested centre, size and pose (pose left to the tracker)."""
+    """A Face whose box and keypoints agree with the requested centre, size and pose (estimated from the keypoints,
+    once, as the camera loop does)."""
     box = Box(cx - width / 2, cy - width * 0.6, cx + width / 2, cy + width * 0.6)
     kp = face_keypoints(yaw, pitch, centre=(cx, cy), width_px=width)
     return Face(
-        detection=Detection(box=box, score=score, keypoints=kp), attributes=attributes, pose=None, face_px=width
+        detection=Detection(box=box, score=score, keypoints=kp),
+        attributes=attributes,
+        pose=estimate_pose(kp),
+        face_px=width,
     )

@@ -23,11 +23,19 @@ log = logging.getLogger(__name__)
 _MIN_FRONTAL_WEIGHT = 0.25
 
 
-def sample_weight(score: float, face_px: float, pose: Pose | None, full_weight_px: float) -> float:
-    """Weight of one face sample in the track's average (0 < w <= 1 for a usable sample)."""
+def sample_weight(
+    score: float, face_px: float, pose: Pose | None, full_weight_px: float, sharpness: float | None = None
+) -> float:
+    """Weight of one face sample in the track's average (0 < w <= 1 for a usable sample).
+
+    `sharpness` (0-1, v / (v + ref) of track/sampling.py) is 0.5 at the reference blur; doubled and capped, so
+    only faces blurrier than the reference lose weight.
+    """
     w = min(1.0, max(0.0, float(score))) * min(1.0, face_px / full_weight_px)
     if pose is not None:
         w *= max(_MIN_FRONTAL_WEIGHT, math.cos(math.radians(min(abs(pose.yaw), 90.0))))
+    if sharpness is not None:
+        w *= min(1.0, 2.0 * max(0.0, sharpness))
     return w
 
 
@@ -71,7 +79,14 @@ class AttributeAccumulator:
         self._minor_mask: list[bool] | None = None if mask is None else [bool(m) for m in mask]
         self._cache: dict[bool, AttributeEstimate] = {}  # by `detail`, cleared by add()
 
-    def add(self, attrs: Attributes | None, face_px: float, score: float, pose: Pose | None) -> None:
+    def note_small(self) -> None:
+        """A face of this track was too small to be classified at all (so `unknown` says `small_face`)."""
+        self._cache.clear()
+        self.small += 1
+
+    def add(
+        self, attrs: Attributes | None, face_px: float, score: float, pose: Pose | None, sharpness: float | None = None
+    ) -> None:
         """Add one frame's attributes of this track's face (None = the classifier did not run on it)."""
         if attrs is None:
             return
@@ -80,7 +95,7 @@ class AttributeAccumulator:
         if face_px < self._cfg.min_face_px:
             self.small += 1
             return
-        w = sample_weight(score, face_px, pose, self._cfg.full_weight_face_px)
+        w = sample_weight(score, face_px, pose, self._cfg.full_weight_face_px, sharpness)
         if w <= 0.0:
             return
         for head, acc in self._heads.items():

@@ -6,6 +6,8 @@ equals the optimal assignment in practice and needs no SciPy on the device):
 2. tracks still unmatched but seen within `visit_gap_s` are reconnected to a remaining detection whose centre is
    within `reconnect_distance` face widths and whose size is within 2x (an occlusion or missed detection);
 3. the remaining detections start tentative tracks, published once seen `confirm_frames` times.
+Then, given a `classify` callback, the sampler (track/sampling.py) picks which matched faces are classified.
+Pose comes computed on each Face (once per face, by the camera loop); the tracker never recomputes it.
 A track unseen for `visit_gap_s` ends. Its id (secrets.token_hex) is never reused or linked to a later visit.
 """
 
@@ -14,17 +16,22 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from edge_agent.analytics.attention import AttentionMeter
 from edge_agent.analytics.config import AttentionConfig, VisitConfig
-from edge_agent.analytics.pose import estimate_pose
-from edge_agent.records import Box, Face, Pose
+from edge_agent.records import Attributes, Box, Face, Pose, TrackHint
 from edge_agent.track.aggregate import AttributeAccumulator
 from edge_agent.track.config import TrackerConfig
 from edge_agent.track.events import HeadSpec, TrackEnd, TrackEvent, TrackNew, TrackUpdate, TrackView
+from edge_agent.track.sampling import AttributeSampler, Candidate, SampleState, face_quality
+
+# Classifies the given faces of one frame (one Attributes per face, in order).
+Classify = Callable[[Sequence[Face]], Sequence[Attributes]]
+_MAX_SPEED_WIDTHS = 4.0  # predicted motion is capped at this many face widths per second
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +52,28 @@ class _Track:
         self.pose: Pose | None = None
         self.acc = acc
         self.meter = meter
+        self.vx = self.vy = 0.0  # centre velocity, px/s, smoothed
+        self.sampling = SampleState()
 
     def dwell(self) -> float:
         return self.last_t - self.first_t
+
+    def move(self, box: Box, t: float) -> None:
+        """Take the new box and update the smoothed velocity (for predicting where to look next)."""
+        dt = t - self.last_t
+        if dt > 0 and self.hits > 0:
+            (px, py), (cx, cy) = self.box.center, box.center
+            cap = _MAX_SPEED_WIDTHS * max(box.width, 1.0)
+            vx = max(-cap, min(cap, (cx - px) / dt))
+            vy = max(-cap, min(cap, (cy - py) / dt))
+            k = 1.0 if self.hits == 1 else 0.5
+            self.vx += k * (vx - self.vx)
+            self.vy += k * (vy - self.vy)
+        self.box = box
+
+    def predicted(self, t: float, horizon: float) -> Box:
+        dt = min(max(0.0, t - self.last_t), horizon)
+        return self.box.translate(self.vx * dt, self.vy * dt)
 
 
 def _greedy(candidates: list[tuple[float, int, int]]) -> list[tuple[int, int]]:
@@ -100,6 +126,7 @@ class Tracker:
         self._spec = spec
         self._attention = attention or AttentionConfig()
         self._visits = visits or VisitConfig()
+        self._sampler = AttributeSampler(cfg)
         self._tracks: list[_Track] = []
         self._now: float | None = None
         self._now_ts = 0.0
@@ -121,8 +148,14 @@ class Tracker:
             # Without an age estimate nobody can be gated; other heads are still reported for everyone.
             log.warning("tracking.min_age_years = %d has no effect: the age head is disabled", cfg.min_age_years)
 
-    def update(self, faces: Sequence[Face], ts: float, mono: float | None = None) -> list[TrackEvent]:
-        """Feed one analysed frame (all its faces, possibly none); `mono` (time.monotonic) times durations if given."""
+    def update(
+        self, faces: Sequence[Face], ts: float, mono: float | None = None, classify: Classify | None = None
+    ) -> list[TrackEvent]:
+        """Feed one analysed frame (all its faces, possibly none); `mono` (time.monotonic) times durations if given.
+
+        With `classify`, the faces come without attributes and the sampler decides which to classify; without
+        it, each face's own `attributes` are used (None: not classified on this frame).
+        """
         t = ts if mono is None else mono
         if self._now is not None and t < self._now:
             self._stats["clock_backwards"] += 1
@@ -136,10 +169,40 @@ class Tracker:
             log.debug("skipped %d faces with a non-finite or empty box/keypoints", len(faces) - len(valid))
         self._stats["faces"] += len(valid)
         matched = self._associate(valid, t)
+        if classify is not None and matched:
+            matched = self._classify(matched, t, classify)
         events: list[TrackEvent] = list(self._expire(t, {id(tr) for tr, _ in matched}))
         for track, face in matched:
-            self._observe(track, face, t, ts, events)
+            self._observe(track, face, t, ts, events, sampled=classify is not None)
         return events
+
+    def _classify(self, matched: list[tuple[_Track, Face]], t: float, classify: Classify) -> list[tuple[_Track, Face]]:
+        """Classify the faces the sampler picks (a switched-off model: none), and carry their attributes."""
+        if not self._spec.labels:
+            return matched
+        full_px = self._cfg.full_weight_face_px
+        cands = [
+            Candidate(i, tr.sampling, face_quality(f, full_px), f.face_px if f.face_px > 0 else f.detection.box.width)
+            for i, (tr, f) in enumerate(matched)
+        ]
+        picked = self._sampler.choose(t, cands)
+        if not picked:
+            return matched
+        results = classify([matched[c.index][1] for c in picked])
+        out = list(matched)
+        for c, attrs in zip(picked, results, strict=True):
+            track, face = out[c.index]
+            out[c.index] = (track, replace(face, attributes=attrs))
+        return out
+
+    def hints(self, t: float) -> list[TrackHint]:
+        """Each track seen within `max_missed_s`, with its box predicted for time `t` (for detection scheduling)."""
+        horizon = self._cfg.max_missed_s
+        return [
+            TrackHint(tr.id, tr.predicted(t, horizon), tr.last_t)
+            for tr in self._tracks
+            if self._now is None or self._now - tr.last_t <= horizon
+        ]
 
     def flush(self, reason: str = "shutdown") -> list[TrackEnd]:
         """End every visit now (shutdown, pause); tentative tracks are dropped."""
@@ -174,7 +237,14 @@ class Tracker:
 
     def stats(self) -> dict[str, int]:
         """Counters since start (frames, faces, invalid faces, tracks started/ended, drops, reconnects)."""
-        return dict(self._stats, active=sum(1 for tr in self._tracks if tr.confirmed))
+        sampler = self._sampler
+        return dict(
+            self._stats,
+            active=sum(1 for tr in self._tracks if tr.confirmed),
+            classifications=sampler.chosen,
+            classify_too_small=sampler.too_small,
+            classify_held_back=sampler.held_back,
+        )
 
     def _associate(self, faces: list[Face], t: float) -> list[tuple[_Track, Face]]:
         # Plain Python: a frame holds a handful of faces, where numpy's per-call overhead dominates.
@@ -219,16 +289,23 @@ class Tracker:
         self._tracks.append(track)
         return track
 
-    def _observe(self, track: _Track, face: Face, t: float, ts: float, events: list[TrackEvent]) -> None:
+    def _observe(
+        self, track: _Track, face: Face, t: float, ts: float, events: list[TrackEvent], sampled: bool = False
+    ) -> None:
         det = face.detection
-        pose = face.pose if face.pose is not None else estimate_pose(det.keypoints)
+        pose = face.pose
         if pose is None:
             self._stats["pose_unknown"] += 1
         face_px = face.face_px if face.face_px > 0 else det.box.width
-        track.box, track.score, track.pose = det.box, det.score, pose
+        track.move(det.box, t)
+        track.score, track.pose = det.score, pose
         track.last_t, track.last_ts = t, ts
         track.hits += 1
-        track.acc.add(face.attributes, face_px, det.score, pose)
+        if sampled and face_px < self._cfg.min_face_px:
+            track.acc.note_small()
+        track.acc.add(face.attributes, face_px, det.score, pose, face.sharpness if sampled else None)
+        if sampled and face.attributes is not None:
+            self._sampler.sampled(track.sampling, t, track.acc.estimate())
         track.meter.observe(t, pose)
         if not track.confirmed and track.hits >= self._cfg.confirm_frames:
             track.confirmed = True
