@@ -127,10 +127,29 @@ def _with_threads(cfg: Any, threads: int, model_path: Path | None) -> Any:
         attributes["model"] = Path(model)
     update: dict[str, Any] = {
         "detector": cfg.detector.model_copy(update={"num_threads": threads}),
-        "agent": cfg.agent.model_copy(update={"num_threads": threads}),
         "attributes": cfg.attributes.model_copy(update=attributes),
     }
     return cfg.model_copy(update=update)
+
+
+class _NoFeed:
+    """A frame feed that never delivers: the bench pushes frames into CameraRunner.process itself."""
+
+    finished = True
+
+    @property
+    def status(self) -> Any:
+        from edge_agent.capture.status import CameraStatus
+
+        return CameraStatus("online", time.time())
+
+    def latest(self, timeout: float | None = None) -> None:
+        return None
+
+    def snapshot(self) -> Any:
+        from edge_agent.capture.status import CaptureSnapshot
+
+        return CaptureSnapshot("online", 0, 0, 0, 0, 0.0)
 
 
 class _Pipeline:
@@ -138,19 +157,20 @@ class _Pipeline:
 
     def __init__(self, cfg: Any, state_dir: Path) -> None:
         from edge_agent.daemon import builders
-        from edge_agent.daemon.camera import CameraRunner, Timings
+        from edge_agent.daemon.camera import CameraRunner, CameraStages, Timings
         from edge_agent.daemon.sinks import Sink
 
-        self.detector = builders.detector(cfg)
-        self.classifier, meta = builders.classifier(cfg)
-        self.publisher = builders.publisher(cfg, CAMERA_ID, state_dir)
+        self.detector = builders.detector(cfg.detector)
+        self.classifier, meta = builders.classifier(cfg.attributes)
+        self.publisher = builders.publisher(cfg.mqtt, cfg.outbox, CAMERA_ID, state_dir)
         self.sink = Sink(self.publisher)
         self.timings = Timings()
         self.reset_timings()
-        analytics = builders.camera_analytics(cfg, CAMERA_ID, meta)
-        self.runner = CameraRunner(
-            CAMERA_ID, None, analytics, self.detector, self.classifier, builders.pose_fn(), self.timings, self.sink.send
-        )
+        heads = cfg.attributes.enabled()
+        analytics = builders.camera_analytics(CAMERA_ID, cfg.tracking, cfg.analytics, meta, heads)
+        stages = CameraStages(self.detector, self.classifier, analytics, builders.pose_fn())
+        # frames are handed to runner.process() directly, so the runner's frame feed is never read
+        self.runner = CameraRunner(CAMERA_ID, _NoFeed(), stages, self.timings, self.sink.send)
         self.index = 0
 
     def reset_timings(self) -> None:
@@ -174,7 +194,7 @@ class _Pipeline:
 
 def _percentiles(window: Any) -> dict[str, float | None]:
     p = window.percentiles()
-    return {"p50": p["p50"], "p95": p["p95"], "n": p["n"]}
+    return {"p50": p.p50, "p95": p.p95, "n": p.n}
 
 
 def _paced(pipe: _Pipeline, frames: list[np.ndarray], n: int, fps: float) -> dict[str, Any]:
@@ -259,7 +279,7 @@ def _timed_run(pipe: _Pipeline, work: list[tuple[np.ndarray, int]]) -> dict[str,
             "total": _percentiles(tm.total),
         },
         "capture_to_publish": _percentiles(tm.capture_to_publish),
-        "skipped": dict(pipe.runner.skipped),
+        "bad_frames": pipe.runner.bad_total,
     }
 
 

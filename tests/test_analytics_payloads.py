@@ -7,7 +7,7 @@ import json
 import pytest
 
 from edge_agent.analytics.config import AnalyticsConfig, SummaryConfig
-from edge_agent.analytics.engine import CameraAnalytics, Outgoing
+from edge_agent.analytics.engine import CameraAnalytics, AnalyticsMessage
 from edge_agent.analytics.summary import ModelInfo
 from edge_agent.analytics.synthetic import head, make_face
 from edge_agent.records import Attributes
@@ -40,11 +40,11 @@ def child() -> Attributes:
     return Attributes(age=head(AGE, 1, 0.8), age_years=7.0, gender=head(GENDER, 0, 0.9), race=head(RACE, 0, 0.9))
 
 
-def scene(heads: HeadSpec) -> list[Outgoing]:
+def scene(heads: HeadSpec) -> list[AnalyticsMessage]:
     """An adult who looks, a child, a tiny far-away face, and an adult who never looks; 12 s at 10 fps."""
     analytics = AnalyticsConfig(summary=SummaryConfig(interval_s=5))
     engine = CameraAnalytics(TrackerConfig(update_interval_s=1.0), analytics, heads, MODEL)
-    out: list[Outgoing] = []
+    out: list[AnalyticsMessage] = []
     for i in range(120):
         t = T0 + i / 10
         faces = []
@@ -60,7 +60,7 @@ def scene(heads: HeadSpec) -> list[Outgoing]:
     return out + engine.flush(T0 + 12.5)
 
 
-def wrap(msg: Outgoing, seq: int) -> dict:
+def wrap(msg: AnalyticsMessage, seq: int) -> dict:
     data = envelope.encode(
         msg.payload,
         schema=msg.schema,

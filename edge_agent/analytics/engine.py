@@ -23,7 +23,7 @@ from edge_agent.track.tracker import Tracker
 
 
 @dataclass(frozen=True, slots=True)
-class Outgoing:
+class AnalyticsMessage:
     """One message for the publisher: `topic` is "tracks", "audience" or "summary" under cameras/<camera_id>/."""
 
     topic: str
@@ -57,42 +57,42 @@ class CameraAnalytics:
         model = None if meta is None else ModelInfo.from_metadata(meta)
         return cls(tracking, analytics, spec, model)
 
-    def process(self, faces: Sequence[Face], ts: float, mono: float | None = None) -> list[Outgoing]:
+    def process(self, faces: Sequence[Face], ts: float, mono: float | None = None) -> list[AnalyticsMessage]:
         """One analysed frame -> messages to publish (track events, maybe a summary, maybe an audience)."""
-        out: list[Outgoing] = []
+        out: list[AnalyticsMessage] = []
         events = self.tracker.update(faces, ts, mono)
         if self._analytics.summary.enabled:
             summary = self._summary.tick(ts, present=self.tracker.present_count())
             if summary is not None:
-                out.append(Outgoing("summary", SCHEMA_SUMMARY, summary))
+                out.append(AnalyticsMessage("summary", SCHEMA_SUMMARY, summary))
         out.extend(self._track_messages(events, ts))
         # While rate-limited nothing could be sent, so the views are not even built (the audience is the costliest
         # part per frame); a change is picked up by the first frame after the limit, exactly as before.
         if self._analytics.audience.enabled and self._audience.due(ts if mono is None else mono):
             audience = self._audience.update(self.tracker.present(), ts, mono)
             if audience is not None:
-                out.append(Outgoing("audience", SCHEMA_AUDIENCE, audience))
+                out.append(AnalyticsMessage("audience", SCHEMA_AUDIENCE, audience))
         return out
 
-    def flush(self, ts: float, reason: str = "shutdown") -> list[Outgoing]:
+    def flush(self, ts: float, reason: str = "shutdown") -> list[AnalyticsMessage]:
         """End every visit and send the partial summary and an empty audience (stop, pause)."""
         out = self._track_messages(self.tracker.flush(reason), ts)
         if self._analytics.summary.enabled:
             summary = self._summary.flush(ts)
             if summary is not None:
-                out.append(Outgoing("summary", SCHEMA_SUMMARY, summary))
+                out.append(AnalyticsMessage("summary", SCHEMA_SUMMARY, summary))
         if self._analytics.audience.enabled:
             audience = self._audience.update([], ts, force=True)
             if audience is not None:
-                out.append(Outgoing("audience", SCHEMA_AUDIENCE, audience))
+                out.append(AnalyticsMessage("audience", SCHEMA_AUDIENCE, audience))
         return out
 
-    def _track_messages(self, events: Sequence[TrackEvent], ts: float) -> list[Outgoing]:
+    def _track_messages(self, events: Sequence[TrackEvent], ts: float) -> list[AnalyticsMessage]:
         out = []
         for ev in events:
             if isinstance(ev, TrackEnd) and self._analytics.summary.enabled:
                 self._summary.add(ev, ts)
-            out.append(Outgoing("tracks", SCHEMA_TRACKS, track_payload(ev), ev))
+            out.append(AnalyticsMessage("tracks", SCHEMA_TRACKS, track_payload(ev), ev))
         return out
 
     def stats(self) -> dict[str, int]:

@@ -23,6 +23,18 @@ class CameraStatus:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class CaptureSnapshot:
+    """The capture counters at one instant, for the stats reporter (totals since start; fps over the last 5 s)."""
+
+    state: State
+    captured: int
+    dropped: int  # dropped_rate_cap + dropped_stale
+    bad: int  # frames the capture skipped as unusable (all reasons)
+    reopens: int
+    capture_fps: float
+
+
 @dataclass
 class CaptureCounters:
     """Counters updated by the capture thread and read by stats(); guarded by the worker's lock."""
@@ -64,6 +76,17 @@ class CaptureCounters:
             "capture_fps": round(_rate(self._grab_times, now), 2),
             "delivered_fps": round(_rate(self._deliver_times, now), 2),
         }
+
+
+    def snapshot(self, state: State, now: float) -> CaptureSnapshot:
+        return CaptureSnapshot(
+            state=state,
+            captured=self.captured,
+            dropped=self.dropped_rate_cap + self.dropped_stale,
+            bad=sum(self.skipped.values()),
+            reopens=self.reopens,
+            capture_fps=round(_rate(self._grab_times, now), 2),
+        )
 
 
 def _rate(times: deque[float], now: float, window: float = 5.0) -> float:

@@ -13,7 +13,7 @@ from edge_agent.capture.backoff import Backoff
 from edge_agent.capture.base import BadFrame, FrameSource, SourceError, create_source
 from edge_agent.capture.config import CameraConfig
 from edge_agent.capture.frames import RateLimitedLog, normalize_frame
-from edge_agent.capture.status import CameraStatus, CaptureCounters, State, StatusBox
+from edge_agent.capture.status import CameraStatus, CaptureCounters, CaptureSnapshot, State, StatusBox
 from edge_agent.records import Frame
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,12 @@ class CameraWorker:
             "pending": pending,
             **d,
         }
+
+    def snapshot(self) -> CaptureSnapshot:
+        """The counters as a frozen record (what the daemon's stats reporter reads)."""
+        state = self.status.state
+        with self._cond:
+            return self._counters.snapshot(state, time.monotonic())
 
     def close(self, timeout: float = 3.0) -> None:
         """Stop the threads and release the source; a read blocked in the driver is left to time out on its own."""

@@ -5,24 +5,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.commands import CommandQueue
-from edge_agent.config import AgentConfig, ConfigError
-from edge_agent.daemon import builders, messages
-from edge_agent.daemon.camera import CameraRunner, Timings
+from edge_agent.config import AgentConfig, ConfigError, config_hash, load_config
+from edge_agent.daemon import builders, messages, reload
+from edge_agent.daemon.camera import CameraRunner, CameraStages, Timings
+from edge_agent.daemon.logsetup import set_level
 from edge_agent.daemon.overrides import check_startup, device_id, state_dir
-from edge_agent.daemon.reload import ReloadMixin
 from edge_agent.daemon.sinks import Outgoing, Sink
+from edge_agent.daemon.stats import ProcessSnapshot, StatsReporter, StatsSnapshot
 from edge_agent.systemd import Notifier
+
+if TYPE_CHECKING:
+    from edge_agent.capture.config import CameraConfig
+    from edge_agent.capture.status import CameraStatus
+    from edge_agent.capture.worker import CameraWorker
+    from edge_agent.classify import AttributeClassifier
+    from edge_agent.detect.base import FaceDetector
+    from edge_agent.modelmeta import ModelMetadata
+    from edge_agent.publish.mqtt import Publisher
 
 log = logging.getLogger(__name__)
 MAIN_TICK_S = 0.25
 STOP_BUDGET_S = 4.0  # SIGTERM → exit within 5 s, with margin for interpreter shutdown
 
 
-class Agent(ReloadMixin):
+class Agent:
     """`Agent(cfg).run(stop)`: one shared stop event; signals only set it (see pipeline.run_agent)."""
 
     def __init__(
@@ -50,16 +61,18 @@ class Agent(ReloadMixin):
         self.started_mono = time.monotonic()
         self.started_ts = time.time()
         self.heartbeat = time.monotonic()
-        self.stats_prev = (time.monotonic(), time.process_time())
+        self.reporter = StatsReporter(ProcessSnapshot.now())
         self.ready_sent = False
         self._last_ping = -1e9
         self.stop = threading.Event()
         self.runners: list[CameraRunner] = []
-        self._closers: list[tuple[str, Any]] = []
-        self.publisher: Any = None
-        self.detector: Any = None
-        self.classifier: Any = None
-        self.meta: Any = None
+        self.workers: dict[str, CameraWorker] = {}
+        self._unhealthy: set[str] = set()
+        self._closers: list[tuple[str, Callable[[], None]]] = []
+        self.publisher: Publisher | None = None
+        self.detector: FaceDetector | None = None
+        self.classifier: AttributeClassifier | None = None
+        self.meta: ModelMetadata | None = None
         self.sink = Sink(None, print_events)
 
     # ----- build and tear down -------------------------------------------------------------------------------
@@ -71,59 +84,93 @@ class Agent(ReloadMixin):
             sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise ConfigError(f"agent.state_dir = '{sdir}': cannot create it ({exc.strerror})") from None
-        self.detector = builders.detector(self.cfg)
-        self._closers.append(("detector", self.detector))
-        self.classifier, self.meta = builders.classifier(self.cfg)
-        if self.classifier is not None:
-            self._closers.append(("classifier", self.classifier))
-        self.publisher = builders.publisher(self.cfg, self.device_id, sdir)
-        self._closers.append(("publisher", self.publisher))
-        self.sink = Sink(self.publisher, self.print_events)
-        self.publisher.start()
-        self.sink.send(messages.info(self))
+        self.detector = detector = builders.detector(self.cfg.detector)
+        self._closers.append(("detector", detector.close))
+        self.classifier, self.meta = builders.classifier(self.cfg.attributes)
+        # the classifier may be replaced by a reload, so the closer reads the attribute at teardown
+        self._closers.append(("classifier", lambda: self.classifier.close() if self.classifier else None))
+        self.publisher = pub = builders.publisher(self.cfg.mqtt, self.cfg.outbox, self.device_id, sdir)
+        self._closers.append(("publisher", lambda: pub.close(STOP_BUDGET_S / 2)))
+        self.sink = Sink(pub, self.print_events)
+        pub.start()
+        self.sink.send(messages.info(self.cfg, self.meta, self.started_ts))
         for cam in (c for c in self.cfg.cameras if c.enabled):
-            self._add_camera(cam)
-        builders.subscribe_commands(self.publisher, self.commands.on_message)
+            self._add_camera(cam, detector)
+        pub.subscribe("cmd/#", self.commands.on_message)
 
-    def _add_camera(self, cam: Any) -> None:
+    def _add_camera(self, cam: CameraConfig, detector: FaceDetector) -> None:
         worker = builders.camera_worker(cam, self._on_camera_status)
-        analytics = builders.camera_analytics(self.cfg, cam.id, self.meta)
+        analytics = builders.camera_analytics(
+            cam.id, self.cfg.tracking, self.cfg.analytics, self.meta, self.cfg.attributes.enabled()
+        )
+        stages = CameraStages(detector, self.classifier, analytics, builders.pose_fn())
         runner = CameraRunner(
-            cam.id, worker, analytics, self.detector, self.classifier, builders.pose_fn(), self.timings, self.sink.send
+            cam.id, worker, stages, self.timings, self.sink.send, unhealthy_after_s=self.cfg.agent.watchdog_stall_s
         )
         self.runners.append(runner)
-        self._closers.append((f"camera {cam.id}", worker))
+        self.workers[cam.id] = worker
+        # a read stuck in a driver/stream is left to time out on its own (daemon thread)
+        self._closers.append((f"camera {cam.id}", lambda: worker.close(1.0)))
         worker.start()
 
-    def _on_camera_status(self, camera_id: str, status: Any) -> None:
+    def _on_camera_status(self, camera_id: str, status: CameraStatus) -> None:
         """Called from capture threads on every status change: retained `cameras/<id>/status`."""
-        self.sink.send(messages.camera_status(self, camera_id, status))
+        self._send_camera_status(camera_id, status)
+
+    def camera_report(self, runner: CameraRunner, status: CameraStatus | None = None) -> messages.CameraReport:
+        now = time.monotonic()
+        return messages.CameraReport(
+            camera_id=runner.camera_id,
+            status=status or runner.feed.status,
+            paused=self.paused,
+            healthy=runner.healthy(now),
+            error=runner.errors.last,
+            processed_total=runner.processed_total,
+        )
+
+    def _send_camera_status(self, camera_id: str, status: CameraStatus | None = None) -> None:
+        runner = next((r for r in self.runners if r.camera_id == camera_id), None)
+        if runner is None:  # a status change while the camera is still being added
+            if status is None:
+                return
+            report = messages.CameraReport(camera_id, status, paused=self.paused)
+        else:
+            report = self.camera_report(runner, status)
+        kind = next((c.source.type for c in self.cfg.cameras if c.id == camera_id), None)
+        self.sink.send(messages.camera_status(report, kind))
+
+    def stats_message(self) -> Outgoing:
+        """The next `stats` message (the reporter keeps the previous snapshot for the interval rates)."""
+        now = time.monotonic()
+        publish: dict[str, Any] = {"connected": False, "queue_depth": 0, "dropped": {}}
+        if self.publisher is not None:
+            try:
+                publish = self.publisher.stats()
+            except Exception:  # noqa: BLE001 - stats must never fail the loop
+                log.exception("publisher stats unavailable")
+        snap = StatsSnapshot(
+            process=ProcessSnapshot.now(),
+            uptime_s=now - self.started_mono,
+            cameras=tuple(r.snapshot(now) for r in self.runners),
+            timings=self.timings.snapshot(),
+            publish=publish,
+        )
+        return messages.stats(self.reporter.report(snap))
 
     def _teardown(self) -> None:
         """Reverse build order: capture stops first, open visits are flushed, the publisher goes last (offline)."""
         self.notifier.stopping()
-        for name, part in reversed(self._closers):
+        for name, close in reversed(self._closers):
             if name == "publisher":
                 for runner in self.runners:
                     runner.flush("shutdown")
                 if self.runners:
-                    self.sink.send(messages.stats(self))  # final figures, also for runs shorter than one interval
-                self._close(name, part, timeout=True)
-            else:
-                self._close(name, part)
+                    self.sink.send(self.stats_message())  # final figures, also for runs shorter than one interval
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - keep tearing down the rest; the traceback says why
+                log.exception("closing %s failed", name)
         self._closers.clear()
-
-    @staticmethod
-    def _close(name: str, part: Any, timeout: bool = False) -> None:
-        try:
-            if timeout:
-                part.close(STOP_BUDGET_S / 2)
-            elif name.startswith("camera "):
-                part.close(1.0)  # a read stuck in a driver/stream is left to time out on its own (daemon thread)
-            else:
-                part.close()
-        except Exception as exc:  # noqa: BLE001 - keep tearing down the rest
-            log.error("closing %s failed: %s", name, exc)
 
     # ----- run -----------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> int:
@@ -161,20 +208,36 @@ class Agent(ReloadMixin):
                 self.ready_sent = True
                 self.notifier.ready("first frame analysed")
                 log.info("first frame analysed; ready")
+            self._check_health(now)
             self.watchdog_tick(now)
             if now >= next_stats:
                 next_stats = now + self.cfg.agent.stats_interval_s
-                self.sink.send(messages.stats(self))
+                self.sink.send(self.stats_message())
             if self.duration_s is not None and now - self.started_mono >= self.duration_s:
                 log.info("--duration %.1f s reached; stopping", self.duration_s)
                 break
-            if all(builders.camera_finished(r.worker) for r in self.runners):
+            if all(r.feed.finished for r in self.runners):
                 log.info("every camera has ended; stopping")
                 break
 
     def making_progress(self, now: float) -> bool:
-        """The pipeline loop is turning (each turn waits at most ~0.2 s for a frame), i.e. nothing is wedged."""
-        return now - self.heartbeat < self.cfg.agent.watchdog_stall_s
+        """The pipeline loop is turning (each turn waits at most ~0.2 s for a frame) and no camera fails every frame."""
+        return now - self.heartbeat < self.cfg.agent.watchdog_stall_s and not self._unhealthy
+
+    def _check_health(self, now: float) -> None:
+        """Report a camera turning unhealthy (every frame fails) or recovering, once per change."""
+        for runner in self.runners:
+            healthy = runner.healthy(now)
+            if healthy == (runner.camera_id not in self._unhealthy):
+                continue
+            if healthy:
+                self._unhealthy.discard(runner.camera_id)
+                log.warning("camera %s: frames are analysed again; healthy", runner.camera_id)
+            else:
+                self._unhealthy.add(runner.camera_id)
+                why = runner.errors.last
+                log.error("camera %s: every frame fails (%s); unhealthy, watchdog pings stop", runner.camera_id, why)
+            self._send_camera_status(runner.camera_id)
 
     def watchdog_tick(self, now: float) -> bool:
         """Send WATCHDOG=1 when due and only while the pipeline makes progress; True if a ping was sent."""
@@ -218,8 +281,55 @@ class Agent(ReloadMixin):
         return {"paused": False}
 
     def status(self) -> dict[str, Any]:
-        return messages.status_summary(self)
+        reports = [self.camera_report(r) for r in self.runners]
+        return messages.status_summary(self.cfg, self.paused, time.monotonic() - self.started_mono, reports)
 
     def _republish_camera_status(self) -> None:
         for runner in self.runners:
-            self.sink.send(messages.camera_status(self, runner.camera_id, builders.camera_status_of(runner.worker)))
+            self._send_camera_status(runner.camera_id)
+
+    # ----- live reconfigure (cmd/reload; runs in the pipeline thread, between frames) -----------------------------
+    def reload(self) -> dict[str, Any]:
+        """Re-read the config file, apply what can change live, report what needs a restart."""
+        if self.config_path is None:
+            raise ValueError("the agent was started without --config: there is no file to reload")
+        new = load_config(self.config_path)  # ConfigError (a ValueError) → error result, agent keeps running
+        if self.source_override:
+            from edge_agent.daemon.overrides import with_source
+
+            new = with_source(new, self.source_override)
+        result = reload.plan(self.cfg, new)
+        if result.live:
+            self.apply_config(result.config, result.live)
+        log.info("config reloaded: %d change(s) applied, %d need a restart", len(result.live), len(result.restart))
+        return {
+            "applied": list(result.live),
+            "restart_required": list(result.restart),
+            "config_hash": config_hash(self.cfg),
+        }
+
+    def apply_config(self, cfg: AgentConfig, live: tuple[str, ...]) -> None:
+        """Make `cfg` the running config: log level, health limit, and (if changed) classifier and analytics."""
+        old, self.cfg = self.cfg, cfg
+        if cfg.agent.log_level != old.agent.log_level:
+            set_level(cfg.agent.log_level)
+        for runner in self.runners:
+            runner.unhealthy_after_s = cfg.agent.watchdog_stall_s
+        if reload.pipeline_changed(live):
+            heads = cfg.attributes.enabled()
+            if heads != old.attributes.enabled():
+                self._swap_classifier(cfg)
+            for runner in self.runners:
+                analytics = builders.camera_analytics(runner.camera_id, cfg.tracking, cfg.analytics, self.meta, heads)
+                runner.reconfigure(self.classifier, analytics)
+        self.sink.send(messages.info(cfg, self.meta, self.started_ts))
+
+    def _swap_classifier(self, cfg: AgentConfig) -> None:
+        heads = cfg.attributes.enabled()
+        if self.classifier is not None and heads:
+            self.classifier.set_enabled(heads)  # same interpreter, other output heads read
+            return
+        new_classifier, self.meta = builders.classifier(cfg.attributes)
+        if self.classifier is not None:
+            self.classifier.close()
+        self.classifier = new_classifier

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
+from edge_agent.analytics.config import AnalyticsConfig
+from edge_agent.analytics.engine import AnalyticsMessage, CameraAnalytics
 from edge_agent.daemon.sinks import Outgoing
+from edge_agent.modelmeta import ModelMetadata
 from edge_agent.records import Face, Frame
+from edge_agent.track.config import TrackerConfig
 
 
-class CameraAnalytics:
+class AnalyticsAdapter:
     """Wraps analytics.engine.CameraAnalytics for one camera; `update()` turns one analysed frame into messages."""
 
-    def __init__(self, camera_id: str, cfg: Any, meta: Any, enabled_heads: Sequence[str]) -> None:
-        from edge_agent.analytics.engine import CameraAnalytics as Engine
-
+    def __init__(
+        self,
+        camera_id: str,
+        tracking: TrackerConfig,
+        analytics: AnalyticsConfig,
+        meta: ModelMetadata | None,
+        enabled_heads: Sequence[str],
+    ) -> None:
         self.camera_id = camera_id
-        self.engine = Engine.from_metadata(cfg.tracking, cfg.analytics, meta, enabled_heads)
+        self.engine = CameraAnalytics.from_metadata(tracking, analytics, meta, enabled_heads)
         self._last_ts = 0.0
 
-    def _wrap(self, messages: Sequence[Any]) -> list[Outgoing]:
+    def _wrap(self, messages: Sequence[AnalyticsMessage]) -> list[Outgoing]:
         return [Outgoing(f"cameras/{self.camera_id}/{m.topic}", m.payload, m.schema, self.camera_id) for m in messages]
 
     def update(self, faces: list[Face], frame: Frame) -> list[Outgoing]:
@@ -31,5 +39,5 @@ class CameraAnalytics:
         """End every open visit (shutdown, pause, reload), with the partial summary and an empty audience."""
         return self._wrap(self.engine.flush(max(self._last_ts, time.time()), reason))
 
-    def stats(self) -> dict[str, Any]:
-        return dict(self.engine.stats())
+    def stats(self) -> dict[str, int]:
+        return self.engine.stats()

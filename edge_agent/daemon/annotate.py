@@ -119,7 +119,7 @@ def _frames(cfg: AgentConfig, source: str, max_frames: int | None) -> Any:
 
 def annotate_source(cfg: AgentConfig, source: str, out: Path, max_frames: int | None = None) -> int:
     """Annotate every frame of `source` into `out`; returns the number of frames written."""
-    from edge_agent.daemon.analytics_adapter import CameraAnalytics
+    from edge_agent.daemon.analytics_adapter import AnalyticsAdapter
 
     if source != "demo" and "://" not in source and not Path(source).exists() and not source.isdigit():
         raise ConfigError(f"annotate: source {source!r} does not exist")
@@ -128,7 +128,7 @@ def annotate_source(cfg: AgentConfig, source: str, out: Path, max_frames: int | 
     paths = expand([Path(source)]) if Path(source).is_dir() else None
     writer = _Writer(out, fps=10.0)
     with Analyzer(cfg) as analyzer:
-        analytics = CameraAnalytics("annotate", cfg, analyzer.meta, _heads(cfg, analyzer))
+        analytics = AnalyticsAdapter("annotate", cfg.tracking, cfg.analytics, analyzer.meta, _heads(cfg, analyzer))
         try:
             frames = (
                 ((i, time.time(), read_image(p)) for i, p in enumerate(paths))
@@ -146,6 +146,4 @@ def annotate_source(cfg: AgentConfig, source: str, out: Path, max_frames: int | 
 
 
 def _heads(cfg: AgentConfig, analyzer: Analyzer) -> tuple[str, ...]:
-    from edge_agent.daemon.builders import enabled_heads
-
-    return enabled_heads(cfg) if analyzer.classifier is not None else ()
+    return cfg.attributes.enabled() if analyzer.classifier is not None else ()

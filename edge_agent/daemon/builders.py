@@ -1,43 +1,56 @@
-"""Factories that build each stage from config; the only place that knows the stages' constructors."""
+"""Factories that build each stage from its own config section; the only place that knows the stages' constructors.
+
+Each factory returns the stage's interface type, so the composition root (daemon/agent.py) is type-checked end to
+end. Heavy imports (the TFLite runtime, OpenCV, paho) stay inside the factories: importing this module is cheap.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from edge_agent.config import AgentConfig
+if TYPE_CHECKING:
+    from edge_agent.analytics.config import AnalyticsConfig
+    from edge_agent.capture.config import CameraConfig
+    from edge_agent.capture.status import CameraStatus
+    from edge_agent.capture.worker import CameraWorker
+    from edge_agent.classify import AttributeClassifier
+    from edge_agent.classify.config import AttributesConfig
+    from edge_agent.daemon.analytics_adapter import AnalyticsAdapter
+    from edge_agent.daemon.camera import PoseFn
+    from edge_agent.detect.base import FaceDetector
+    from edge_agent.detect.config import DetectorConfig
+    from edge_agent.modelmeta import ModelMetadata
+    from edge_agent.publish.config import MqttConfig, OutboxConfig
+    from edge_agent.publish.mqtt import Publisher
+    from edge_agent.track.config import TrackerConfig
 
 log = logging.getLogger(__name__)
 
 
-def enabled_heads(cfg: AgentConfig) -> tuple[str, ...]:
-    """Heads switched on in `[attributes]` (a switched-off head is never computed or sent)."""
-    return cfg.attributes.enabled()
-
-
-def detector(cfg: AgentConfig) -> Any:
+def detector(cfg: DetectorConfig) -> FaceDetector:
     """The configured face detector (raises ModelLoadError with a one-line reason)."""
     from edge_agent.detect.base import create_detector
 
-    return create_detector(cfg.detector)
+    return create_detector(cfg)
 
 
-def classifier(cfg: AgentConfig) -> tuple[Any, Any]:
-    """(AttributeClassifier, ModelMetadata); with every head switched off no interpreter is loaded at all."""
+def classifier(cfg: AttributesConfig) -> tuple[AttributeClassifier | None, ModelMetadata | None]:
+    """(classifier, its model's metadata); with every head switched off no interpreter is loaded at all."""
     from edge_agent.classify import PACKAGED_MODEL, AttributeClassifier
 
-    heads = enabled_heads(cfg)
-    model_path = Path(cfg.attributes.model) if cfg.attributes.model else PACKAGED_MODEL
+    heads = cfg.enabled()
+    model_path = Path(cfg.model) if cfg.model else PACKAGED_MODEL
     if not heads:
         log.info("every attribute head is disabled: faces are detected and tracked, never classified")
         return None, _metadata_if_present(model_path)
-    clf = AttributeClassifier(model_path, heads, cfg.attributes.num_threads)
-    return clf, clf.metadata
+    clf = AttributeClassifier(model_path, heads, cfg.num_threads)
+    return clf, clf.model.meta
 
 
-def _metadata_if_present(model_path: Path) -> Any:
+def _metadata_if_present(model_path: Path) -> ModelMetadata | None:
     """The model's metadata for `info` when no head is on; a missing or broken model is then irrelevant."""
     from edge_agent.modelmeta import MetadataError, load_metadata
 
@@ -48,39 +61,34 @@ def _metadata_if_present(model_path: Path) -> Any:
         return None
 
 
-def publisher(cfg: AgentConfig, device_id: str, state_dir: Path) -> Any:
+def publisher(mqtt: MqttConfig, outbox: OutboxConfig, device_id: str, state_dir: Path) -> Publisher:
+    """The MQTT publisher with its SQLite outbox under `state_dir` (not started)."""
     from edge_agent.publish.mqtt import Publisher
 
-    return Publisher(cfg.mqtt, cfg.outbox, device_id, state_dir)
+    return Publisher(mqtt, outbox, device_id, state_dir)
 
 
-def subscribe_commands(pub: Any, callback: Callable[[str, bytes], None]) -> None:
-    pub.subscribe("cmd/#", callback)
-
-
-def camera_worker(cam: Any, on_status: Callable[[str, Any], None]) -> Any:
+def camera_worker(cam: CameraConfig, on_status: Callable[[str, CameraStatus], None]) -> CameraWorker:
     """A started-on-demand capture worker for one [[cameras]] entry; status changes go to on_status(id, status)."""
     from edge_agent.capture.worker import CameraWorker
 
     return CameraWorker(cam, on_status=on_status)
 
 
-def camera_finished(worker: Any) -> bool:
-    """A finite source (non-looping file/folder/demo) has delivered its last frame."""
-    return bool(getattr(worker, "finished", False))
+def camera_analytics(
+    camera_id: str,
+    tracking: TrackerConfig,
+    analytics: AnalyticsConfig,
+    meta: ModelMetadata | None,
+    heads: tuple[str, ...],
+) -> AnalyticsAdapter:
+    """Tracker + analytics for one camera, publishing the enabled heads only."""
+    from edge_agent.daemon.analytics_adapter import AnalyticsAdapter
+
+    return AnalyticsAdapter(camera_id, tracking, analytics, meta, heads)
 
 
-def camera_status_of(worker: Any) -> Any:
-    return worker.status
-
-
-def camera_analytics(cfg: AgentConfig, camera_id: str, meta: Any) -> Any:
-    from edge_agent.daemon.analytics_adapter import CameraAnalytics
-
-    return CameraAnalytics(camera_id, cfg, meta, enabled_heads(cfg))
-
-
-def pose_fn() -> Callable[[Any], Any]:
+def pose_fn() -> PoseFn:
     from edge_agent.analytics.pose import estimate_pose
 
     return estimate_pose

@@ -1,19 +1,65 @@
-"""Per-camera processing: detect → classify (enabled heads) → pose → track/analytics → outgoing messages."""
+"""Per-camera processing: detect → classify (enabled heads) → pose → track/analytics → outgoing messages.
+
+The frame loop never stops for one frame. What it catches it sorts by type: a `DetectError` is an unusable frame
+(bad input: counted as `frames_bad`), anything else is a programming or runtime error (counted as `errors`, logged
+with its traceback the first time each type occurs). A camera whose every frame has failed for longer than the
+health limit is unhealthy: the agent reports it and stops the systemd watchdog pings, so systemd restarts us.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from edge_agent.daemon.sinks import Outgoing
-from edge_agent.daemon.stats import LatencyWindow, RateMeter
-from edge_agent.records import Face, Frame
+from edge_agent.daemon.stats import LatencyWindow, Percentiles, RunnerSnapshot
+from edge_agent.detect.base import DetectError, FaceDetector
+from edge_agent.records import Attributes, Detection, Face, Frame, Pose
+
+if TYPE_CHECKING:
+    from edge_agent.capture.status import CameraStatus, CaptureSnapshot
 
 log = logging.getLogger(__name__)
-_LOG_EVERY_S = 30.0  # rate limit for repeated per-frame warnings
+_LOG_EVERY_S = 30.0  # rate limit for repeated per-frame log lines of one kind
+# Errors that mean "this frame is unusable", not "our code is broken": counted as frames_bad, logged without a
+# traceback. Everything else that a stage raises is an error (counted apart, logged with its traceback).
+EXPECTED_FRAME_ERRORS: tuple[type[Exception], ...] = (DetectError,)
+
+PoseFn = Callable[[np.ndarray], Pose | None]
+
+
+class FrameFeed(Protocol):
+    """What a runner needs from a capture worker (capture.worker.CameraWorker is the implementation)."""
+
+    @property
+    def status(self) -> CameraStatus: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    def latest(self, timeout: float | None = None) -> Frame | None: ...
+
+    def snapshot(self) -> CaptureSnapshot: ...
+
+
+class Classifier(Protocol):
+    """The attribute stage as the runner uses it (classify.AttributeClassifier is the implementation)."""
+
+    def classify(self, image_bgr: np.ndarray, detections: list[Detection]) -> list[Attributes]: ...
+
+
+class AnalyticsStage(Protocol):
+    """Per-camera tracking and analytics (daemon.analytics_adapter.AnalyticsAdapter is the implementation)."""
+
+    def update(self, faces: list[Face], frame: Frame) -> list[Outgoing]: ...
+
+    def flush(self, reason: str) -> list[Outgoing]: ...
 
 
 class Timings:
@@ -29,8 +75,42 @@ class Timings:
         self.total = LatencyWindow()
         self.capture_to_publish = LatencyWindow()
 
-    def as_dict(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Percentiles]:
         return {name: window.percentiles() for name, window in vars(self).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStages:
+    """The stages one runner calls, swapped as a whole by a live reconfigure."""
+
+    detector: FaceDetector
+    classifier: Classifier | None
+    analytics: AnalyticsStage
+    pose_fn: PoseFn | None
+
+
+class ErrorLog:
+    """Logs unexpected per-frame errors: the traceback on the first occurrence of each type, then rate-limited."""
+
+    def __init__(self, camera_id: str, every_s: float = _LOG_EVERY_S) -> None:
+        self.camera_id = camera_id
+        self.every_s = every_s
+        self.counts: Counter[str] = Counter()
+        self.last: str | None = None  # "Type: message" of the latest error, for the camera status
+        self._last: dict[str, float] = {}
+
+    def report(self, frame_index: int, exc: Exception, now: float) -> None:
+        kind = type(exc).__qualname__
+        self.counts[kind] += 1
+        self.last = f"{kind}: {exc}"
+        last = self._last.get(kind)
+        if last is None:
+            self._last[kind] = now
+            log.error("camera %s: frame %d failed: %s: %s", self.camera_id, frame_index, kind, exc, exc_info=exc)
+        elif now - last >= self.every_s:
+            self._last[kind] = now
+            n = self.counts[kind]
+            log.error("camera %s: frame %d failed: %s: %s (%d so far)", self.camera_id, frame_index, kind, exc, n)
 
 
 class CameraRunner:
@@ -39,71 +119,78 @@ class CameraRunner:
     def __init__(
         self,
         camera_id: str,
-        worker: Any,
-        analytics: Any,
-        detector: Any,
-        classifier: Any,
-        pose_fn: Callable[[Any], Any] | None,
+        feed: FrameFeed,
+        stages: CameraStages,
         timings: Timings,
         send: Callable[[Outgoing], None],
+        unhealthy_after_s: float = 10.0,
     ) -> None:
         self.camera_id = camera_id
-        self.worker = worker
-        self.analytics = analytics
-        self.detector = detector
-        self.classifier = classifier
-        self.pose_fn = pose_fn
+        self.feed = feed
+        self.stages = stages
         self.timings = timings
         self.send = send
-        self.processed = RateMeter()
-        self.paused_frames = RateMeter()
+        self.unhealthy_after_s = unhealthy_after_s
         self.processed_total = 0
         self.faces_total = 0
-        self.skipped: Counter[str] = Counter()
-        self.stats_prev: dict[str, int] = {}
-        self._last_warn: dict[str, float] = {}
+        self.paused_total = 0
+        self.bad_total = 0
+        self.errors = ErrorLog(camera_id)
+        self._last_bad_log = -1e9
+        self._failing_since: float | None = None  # monotonic time of the first error since the last good frame
 
-    def _warn(self, reason: str, msg: str, *args: Any) -> None:
-        self.skipped[reason] += 1
-        now = time.monotonic()
-        if now - self._last_warn.get(reason, -1e9) >= _LOG_EVERY_S:
-            self._last_warn[reason] = now
-            log.warning("camera %s: " + msg + " (%d so far)", self.camera_id, *args, self.skipped[reason])
-
+    # ----- the loop ------------------------------------------------------------------------------------------
     def poll(self, timeout: float, paused: bool) -> bool:
         """Take the newest frame (if any) and analyse it unless paused; True when a frame was taken."""
-        frame = self.worker.latest(timeout)
+        frame = self.feed.latest(timeout)
         if frame is None:
             return False
         if paused:
-            self.paused_frames.tick()
-            self.skipped["paused"] += 1
+            self.paused_total += 1
             return True
         try:
             self.process(frame)
-        except Exception as exc:  # noqa: BLE001 - one bad frame never stops the loop
-            self._warn("error", "frame %d skipped: %s: %s", frame.index, type(exc).__name__, exc)
+        except EXPECTED_FRAME_ERRORS as exc:
+            self._bad_frame(frame, exc)
+        except Exception as exc:  # noqa: BLE001 - one failing frame never stops the loop; counted and surfaced
+            now = time.monotonic()
+            self.errors.report(frame.index, exc, now)
+            if self._failing_since is None:
+                self._failing_since = now
+        else:
+            self._failing_since = None
         return True
 
+    def _bad_frame(self, frame: Frame, exc: Exception) -> None:
+        self.bad_total += 1
+        now = time.monotonic()
+        if now - self._last_bad_log >= _LOG_EVERY_S:
+            self._last_bad_log = now
+            log.warning(
+                "camera %s: frame %d unusable: %s (%d so far)", self.camera_id, frame.index, exc, self.bad_total
+            )
+
     def process(self, frame: Frame) -> None:
-        """Run every stage on one frame and send what the analytics produce."""
+        """Run every stage on one frame and send what the analytics produce (stage errors propagate)."""
+        st = self.stages
         t0 = time.perf_counter()
-        try:
-            detections = self.detector.detect(frame.image)
-        except ValueError as exc:  # DetectError: an unusable frame
-            self._warn("bad_frame", "frame %d unusable: %s", frame.index, exc)
-            return
+        detections = st.detector.detect(frame.image)
         t1 = time.perf_counter()
-        attributes: list[Any] = [None] * len(detections)
-        if detections and self.classifier is not None:
-            attributes = list(self.classifier.classify(frame.image, detections))
+        attributes: Sequence[Attributes | None] = [None] * len(detections)
+        if detections and st.classifier is not None:
+            attributes = st.classifier.classify(frame.image, detections)
         t2 = time.perf_counter()
-        faces = []
-        for det, attr in zip(detections, attributes):
-            pose = self.pose_fn(det.keypoints) if self.pose_fn is not None else None
-            faces.append(Face(detection=det, attributes=attr, pose=pose, face_px=det.box.width))
+        faces = [
+            Face(
+                detection=det,
+                attributes=attr,
+                pose=st.pose_fn(det.keypoints) if st.pose_fn is not None else None,
+                face_px=det.box.width,
+            )
+            for det, attr in zip(detections, attributes, strict=True)
+        ]
         t3 = time.perf_counter()
-        messages = self.analytics.update(faces, frame)
+        messages = st.analytics.update(faces, frame)
         t4 = time.perf_counter()
         for msg in messages:
             self.send(msg)
@@ -113,7 +200,7 @@ class CameraRunner:
     def _record(self, frame: Frame, n_faces: int, t: tuple[float, ...], sent: bool) -> None:
         tm = self.timings
         tm.detect.add_ms((t[1] - t[0]) * 1e3)
-        if n_faces and self.classifier is not None:
+        if n_faces and self.stages.classifier is not None:
             tm.classify.add_ms((t[2] - t[1]) * 1e3)
             tm.classify_face.add_ms((t[2] - t[1]) * 1e3 / n_faces)
         tm.pose.add_ms((t[3] - t[2]) * 1e3)
@@ -122,14 +209,37 @@ class CameraRunner:
         tm.total.add_ms((t[5] - t[0]) * 1e3)
         if sent:
             tm.capture_to_publish.add_ms((time.monotonic() - frame.mono) * 1e3)
-        self.processed.tick()
         self.processed_total += 1
         self.faces_total += n_faces
 
+    # ----- health, snapshots, reconfigure --------------------------------------------------------------------
+    def healthy(self, now: float) -> bool:
+        """False once every analysed frame has failed with an error for `unhealthy_after_s` seconds."""
+        return self._failing_since is None or now - self._failing_since < self.unhealthy_after_s
+
+    def snapshot(self, now: float) -> RunnerSnapshot:
+        """This camera's counters (analysis and capture) as one frozen record for the stats reporter."""
+        return RunnerSnapshot(
+            camera_id=self.camera_id,
+            capture=self.feed.snapshot(),
+            processed=self.processed_total,
+            faces=self.faces_total,
+            paused=self.paused_total,
+            bad=self.bad_total,
+            errors=sum(self.errors.counts.values()),
+            errors_by_type=tuple(sorted(self.errors.counts.items())),
+            healthy=self.healthy(now),
+        )
+
+    def reconfigure(self, classifier: Classifier | None, analytics: AnalyticsStage) -> None:
+        """Swap the classifier and analytics live: open visits end first (reason "reload") under the old ones."""
+        self.flush("reload")
+        self.stages = CameraStages(self.stages.detector, classifier, analytics, self.stages.pose_fn)
+
     def flush(self, reason: str) -> None:
-        """End open visits (shutdown, pause) and send the resulting records."""
+        """End open visits (shutdown, pause, reload) and send the resulting records."""
         try:
-            for msg in self.analytics.flush(reason):
+            for msg in self.stages.analytics.flush(reason):
                 self.send(msg)
-        except Exception as exc:  # noqa: BLE001 - teardown continues whatever happens
-            log.error("camera %s: flushing tracks failed: %s", self.camera_id, exc)
+        except Exception:  # noqa: BLE001 - teardown continues whatever happens; the traceback says why
+            log.exception("camera %s: flushing tracks failed", self.camera_id)

@@ -1,35 +1,48 @@
-"""Device-level payloads the composition root publishes: info, stats, camera status, command status."""
+"""Device-level payloads the composition root publishes: info, stats, camera status, command status.
+
+Pure functions of what they are given (config, metadata, frozen status records): nothing here reads or mutates
+the agent, so each payload is unit-tested on its own.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import platform
-import time
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_agent import __version__
-from edge_agent.config import config_hash
-from edge_agent.daemon.builders import camera_status_of, enabled_heads
+from edge_agent.config import AgentConfig, config_hash
 from edge_agent.daemon.sinks import Outgoing
-from edge_agent.daemon.stats import rss_mb
-
-log = logging.getLogger(__name__)
+from edge_agent.timefmt import iso_ts
 
 if TYPE_CHECKING:
-    from edge_agent.daemon.agent import Agent
+    from edge_agent.capture.status import CameraStatus
+    from edge_agent.detect.config import DetectorConfig
+    from edge_agent.modelmeta import ModelMetadata
+
+log = logging.getLogger(__name__)
 
 VERSION = __version__
 INFO_SCHEMA = "edge-agent/info/1"
 STATS_SCHEMA = "edge-agent/stats/1"
 CAMERA_STATUS_SCHEMA = "edge-agent/camera_status/1"
 CMD_RESULT_SCHEMA = "edge-agent/cmd_result/1"
+PAUSED_REASON = "analysis paused by remote command"
 
 
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+@dataclass(frozen=True, slots=True)
+class CameraReport:
+    """What the agent knows about one camera at one instant, for `cameras/<id>/status` and `cmd/status`."""
+
+    camera_id: str
+    status: CameraStatus
+    paused: bool = False
+    healthy: bool = True
+    error: str | None = None  # the last unexpected error's type and text, while unhealthy
+    processed_total: int = 0
 
 
 def _runtime() -> str:
@@ -41,9 +54,8 @@ def _runtime() -> str:
         return "unknown"
 
 
-def _detector_model(cfg: Any) -> dict[str, Any]:
+def _detector_model(det: DetectorConfig) -> dict[str, Any]:
     """Name and sha256 of the detector file: the pinned store copy, or the explicit model_path."""
-    det = cfg.detector
     from edge_agent.detect.blazeface import MODEL_NAMES
     from edge_agent.models_store import PINS
 
@@ -59,17 +71,15 @@ def _detector_model(cfg: Any) -> dict[str, Any]:
     return {"name": name, "version": "mediapipe", "sha256": pin.sha256 if pin else "0" * 64}
 
 
-def models_info(agent: Agent) -> dict[str, Any]:
-    out = {"detector": _detector_model(agent.cfg)}
-    meta = agent.meta
+def models_info(cfg: AgentConfig, meta: ModelMetadata | None) -> dict[str, Any]:
+    out = {"detector": _detector_model(cfg.detector)}
     if meta is not None:
         out["attributes"] = {"name": meta.name, "version": meta.version, "sha256": meta.sha256}
     return out
 
 
-def info(agent: Agent) -> Outgoing:
+def info(cfg: AgentConfig, meta: ModelMetadata | None, started_ts: float) -> Outgoing:
     """Retained `info`: software, models, config hash, cameras (source kind only), enabled attributes."""
-    cfg = agent.cfg
     payload = {
         "software": {
             "name": "edge-agent",
@@ -77,126 +87,49 @@ def info(agent: Agent) -> Outgoing:
             "python": platform.python_version(),
             "runtime": _runtime(),
         },
-        "models": models_info(agent),
+        "models": models_info(cfg, meta),
         "config_sha256": config_hash(cfg),
         "cameras": [{"camera_id": c.id, "source": c.source.type} for c in cfg.cameras if c.enabled],
-        "attributes": list(enabled_heads(cfg)),
-        "started_at": iso(agent.started_ts),
+        "attributes": list(cfg.attributes.enabled()),
+        "started_at": iso_ts(started_ts),
     }
     return Outgoing("info", payload, INFO_SCHEMA, None, retain=True)
 
 
-def _status_fields(status: Any) -> dict[str, Any]:
-    """The capture worker's CameraStatus → {"state", "since", "reason"} (tolerates a plain string)."""
-    if isinstance(status, str):
-        return {"state": status, "since": iso(time.time()), "reason": None}
-    since = getattr(status, "since", None)
-    return {
-        "state": str(getattr(status, "state", "offline")),
-        "since": iso(since) if isinstance(since, (int, float)) else since or iso(time.time()),
-        "reason": getattr(status, "reason", None) or None,
-    }
+def status_fields(status: CameraStatus) -> dict[str, Any]:
+    """The capture worker's CameraStatus → {"state", "since", "reason"}."""
+    return {"state": status.state, "since": iso_ts(status.since), "reason": status.reason or None}
 
 
-PAUSED_REASON = "analysis paused by remote command"
-
-
-def camera_status(agent: Agent, camera_id: str, status: Any) -> Outgoing:
-    """Retained `cameras/<id>/status`: online/stalled/offline with since; the reason says when analysis is paused."""
-    payload = _status_fields(status)
-    kind = next((c.source.type for c in agent.cfg.cameras if c.id == camera_id), None)
-    if kind is not None:
-        payload["source"] = kind  # the kind only: a URL may hold credentials
-    payload["paused"] = bool(agent.paused)
-    if agent.paused:
+def camera_status(report: CameraReport, source_kind: str | None) -> Outgoing:
+    """Retained `cameras/<id>/status`: online/stalled/offline with since; paused and unhealthy say why."""
+    payload = status_fields(report.status)
+    if source_kind is not None:
+        payload["source"] = source_kind  # the kind only: a URL may hold credentials
+    payload["paused"] = report.paused
+    payload["healthy"] = report.healthy
+    if not report.healthy:
+        payload["reason"] = f"every frame fails: {report.error}" if report.error else "every frame fails"
+    if report.paused:
         payload["reason"] = PAUSED_REASON + (f" ({payload['reason']})" if payload["reason"] else "")
-    return Outgoing(f"cameras/{camera_id}/status", payload, CAMERA_STATUS_SCHEMA, camera_id, retain=True)
+    cid = report.camera_id
+    return Outgoing(f"cameras/{cid}/status", payload, CAMERA_STATUS_SCHEMA, cid, retain=True)
 
 
-def _latency(p: dict[str, Any]) -> dict[str, Any]:
-    """LatencyWindow percentiles → the schema's {p50, p95, count} (empty windows give count 0 only)."""
-    out: dict[str, Any] = {"count": p["n"]}
-    if p["p50"] is not None:
-        out.update(p50=p["p50"], p95=p["p95"])
-    return out
-
-
-def _camera_stats(runner: Any, elapsed: float) -> dict[str, Any]:
-    try:
-        cap = dict(runner.worker.stats())
-    except Exception:  # noqa: BLE001 - stats must never fail the loop
-        cap = {}
-    dropped = int(cap.get("dropped", 0) or 0)
-    prev = runner.stats_prev
-    runner.stats_prev = {"dropped": dropped}
-    skipped_capture = cap.get("skipped") or {}
-    bad = sum(int(v) for v in skipped_capture.values()) + sum(v for k, v in runner.skipped.items() if k != "paused")
-    return {
-        "status": _status_fields(camera_status_of(runner.worker))["state"],
-        "capture_fps": float(cap.get("capture_fps", 0.0) or 0.0),
-        "processed_fps": runner.processed.rate(),
-        "dropped_fps": round(max(0, dropped - prev.get("dropped", 0)) / max(elapsed, 1e-3), 2),
-        "frames_captured": int(cap.get("captured", 0) or 0),
-        "frames_processed": runner.processed_total,
-        "frames_dropped": dropped + runner.skipped.get("paused", 0),
-        "frames_bad": bad,
-        "reopens": int(cap.get("reopens", 0) or 0),
-    }
-
-
-def _proc_count(path: str) -> int:
-    try:
-        return len(os.listdir(path))
-    except OSError:
-        return 0
-
-
-def stats(agent: Agent) -> Outgoing:
-    """`stats`: per-camera rates, ms p50/p95 per model and stage, capture→publish latency, outbox, RSS, CPU."""
-    now, cpu = time.monotonic(), time.process_time()
-    elapsed = max(now - agent.stats_prev[0], 1e-3)
-    cpu_percent = round(100.0 * max(0.0, cpu - agent.stats_prev[1]) / elapsed, 1)
-    agent.stats_prev = (now, cpu)
-    t = agent.timings.as_dict()
-    publish: dict[str, Any] = {"connected": False, "queue_depth": 0, "dropped": {}}
-    if agent.publisher is not None:
-        try:
-            publish = dict(agent.publisher.stats())
-        except Exception as exc:  # noqa: BLE001 - stats must never fail the loop
-            log.debug("publisher stats unavailable: %s", exc)
-    inference = {
-        "detector": t["detect"],
-        "attributes": t["classify_face"],
-        "attributes_frame": t["classify"],
-        "pose": t["pose"],
-        "analytics": t["analytics"],
-        "publish": t["publish"],
-        "frame": t["total"],
-    }
-    payload = {
-        "uptime_s": round(now - agent.started_mono, 1),
-        "interval_s": round(elapsed, 3),
-        "cameras": {r.camera_id: _camera_stats(r, elapsed) for r in agent.runners},
-        "inference_ms": {k: _latency(v) for k, v in inference.items()},
-        "latency_ms": _latency(t["capture_to_publish"]),
-        "publish": publish,
-        "memory_rss_mb": rss_mb(),
-        "threads": _proc_count("/proc/self/task"),
-        "open_fds": _proc_count("/proc/self/fd"),
-        "cpu_percent": cpu_percent,
-    }
+def stats(payload: dict[str, Any]) -> Outgoing:
+    """`stats` (the payload comes from daemon.stats.StatsReporter)."""
     return Outgoing("stats", payload, STATS_SCHEMA, None)
 
 
-def status_summary(agent: Agent) -> dict[str, Any]:
+def status_summary(cfg: AgentConfig, paused: bool, uptime_s: float, cameras: Sequence[CameraReport]) -> dict[str, Any]:
     """What `cmd/status` returns: paused, uptime, cameras, config hash."""
     return {
-        "paused": agent.paused,
-        "uptime_s": round(time.monotonic() - agent.started_mono, 1),
-        "config_hash": config_hash(agent.cfg),
-        "attributes": list(enabled_heads(agent.cfg)),
+        "paused": paused,
+        "uptime_s": round(uptime_s, 1),
+        "config_hash": config_hash(cfg),
+        "attributes": list(cfg.attributes.enabled()),
         "cameras": {
-            r.camera_id: {**_status_fields(camera_status_of(r.worker)), "processed_total": r.processed_total}
-            for r in agent.runners
+            c.camera_id: {**status_fields(c.status), "healthy": c.healthy, "processed_total": c.processed_total}
+            for c in cameras
         },
     }

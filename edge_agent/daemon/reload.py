@@ -1,16 +1,14 @@
-"""`cmd/reload`: re-read the config file, apply what can change live, and report what needs a restart."""
+"""`cmd/reload` planning: which changed keys apply live, and the running config with only those taken over.
+
+Pure functions; the agent (daemon/agent.py, `Agent.reload` and `Agent.apply_config`) applies the result.
+"""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from edge_agent.config import AgentConfig, config_hash, load_config
-from edge_agent.daemon import builders, messages
-from edge_agent.daemon.logsetup import set_level
-
-log = logging.getLogger(__name__)
+from edge_agent.config import AgentConfig
 
 # Dotted key prefixes that are applied without a restart; everything else is reported as restart_required.
 LIVE_PREFIXES = (
@@ -54,52 +52,23 @@ def merge_live(old: AgentConfig, new: AgentConfig) -> AgentConfig:
     )
 
 
-class ReloadMixin:
-    """Adds reload() to the Agent; runs in the pipeline thread between frames, so nothing races with it."""
+@dataclass(frozen=True, slots=True)
+class ReloadPlan:
+    """What a reload does: the dotted keys applied live, those that need a restart, and the config to run."""
 
-    cfg: AgentConfig
-    config_path: Path | None
-    source_override: str | None
-    runners: list[Any]
-    classifier: Any
-    meta: Any
-    sink: Any
+    live: tuple[str, ...]
+    restart: tuple[str, ...]
+    config: AgentConfig
 
-    def reload(self) -> dict[str, Any]:
-        if self.config_path is None:
-            raise ValueError("the agent was started without --config: there is no file to reload")
-        new = load_config(self.config_path)  # ConfigError (a ValueError) → error result, agent keeps running
-        if self.source_override:
-            from edge_agent.daemon.overrides import with_source
 
-            new = with_source(new, self.source_override)
-        changed = changed_paths(self.cfg.model_dump(mode="json"), new.model_dump(mode="json"))
-        live = [p for p in changed if is_live(p)]
-        restart = [p for p in changed if not is_live(p)]
-        if live:
-            self._apply(merge_live(self.cfg, new), live)
-        log.info("config reloaded: %d change(s) applied, %d need a restart", len(live), len(restart))
-        return {"applied": live, "restart_required": restart, "config_hash": config_hash(self.cfg)}
+def plan(old: AgentConfig, new: AgentConfig) -> ReloadPlan:
+    """Compare the running config with a freshly loaded one."""
+    changed = changed_paths(old.model_dump(mode="json"), new.model_dump(mode="json"))
+    live = tuple(p for p in changed if is_live(p))
+    restart = tuple(p for p in changed if not is_live(p))
+    return ReloadPlan(live, restart, merge_live(old, new) if live else old)
 
-    def _apply(self, applied: AgentConfig, live: list[str]) -> None:
-        old = self.cfg
-        if applied.agent.log_level != old.agent.log_level:
-            set_level(applied.agent.log_level)
-        pipeline_changed = any(p.split(".")[0] in ("attributes", "tracking", "analytics") for p in live)
-        if pipeline_changed:
-            for runner in self.runners:
-                runner.flush("reload")
-            heads = builders.enabled_heads(applied)
-            if heads != builders.enabled_heads(old):
-                if self.classifier is not None and heads:
-                    self.classifier.set_enabled(heads)  # same interpreter, other output heads read
-                else:
-                    new_classifier, self.meta = builders.classifier(applied)
-                    if self.classifier is not None:
-                        self.classifier.close()
-                    self.classifier = new_classifier
-            for runner in self.runners:
-                runner.classifier = self.classifier
-                runner.analytics = builders.camera_analytics(applied, runner.camera_id, self.meta)
-        self.cfg = applied
-        self.sink.send(messages.info(self))  # type: ignore[arg-type]
+
+def pipeline_changed(live: tuple[str, ...]) -> bool:
+    """The classifier or analytics must be rebuilt (attributes, tracking or analytics keys changed)."""
+    return any(p.split(".")[0] in ("attributes", "tracking", "analytics") for p in live)

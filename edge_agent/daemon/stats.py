@@ -1,13 +1,35 @@
-"""Run-time measurements for `stats`: per-stage latency windows (p50/p95), rates, RSS and uptime."""
+"""Run-time measurements for `stats`: latency windows, frozen snapshots, and the one reporter that owns the previous.
+
+Each part of the running agent hands over a frozen snapshot (`RunnerSnapshot`, `CaptureSnapshot`, `ProcessSnapshot`);
+`StatsReporter` keeps the previous `StatsSnapshot` so interval rates are differences of totals, and the payload
+itself is built by pure functions (`stats_payload`, `camera_stats`) that the tests call directly.
+"""
 
 from __future__ import annotations
 
-import resource
+import os
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from edge_agent.procstats import rss_mb
+
+if TYPE_CHECKING:
+    from edge_agent.capture.status import CaptureSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """p50/p95 (ms) over a latency window and its sample count; p50/p95 are None when the window is empty."""
+
+    p50: float | None
+    p95: float | None
+    n: int
 
 
 class LatencyWindow:
@@ -23,46 +45,142 @@ class LatencyWindow:
             self._samples.append(ms)
             self.count += 1
 
-    def percentiles(self) -> dict[str, float | int | None]:
-        """{"p50", "p95", "n"} over the window; None when empty."""
+    def percentiles(self) -> Percentiles:
+        """p50, p95 and n over the window."""
         with self._lock:
             data = np.fromiter(self._samples, dtype=np.float64)
         if data.size == 0:
-            return {"p50": None, "p95": None, "n": 0}
+            return Percentiles(None, None, 0)
         p50, p95 = np.percentile(data, [50, 95])
-        return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "n": int(data.size)}
+        return Percentiles(round(float(p50), 3), round(float(p95), 3), int(data.size))
 
 
-class RateMeter:
-    """Events per second between two reads (reset on read), for fps figures in `stats`."""
+@dataclass(frozen=True, slots=True)
+class RunnerSnapshot:
+    """One camera's totals since start: capture counters plus what the analysis loop did with the frames."""
 
-    def __init__(self) -> None:
-        self._count = 0
-        self._since = time.monotonic()
-        self._lock = threading.Lock()
+    camera_id: str
+    capture: CaptureSnapshot
+    processed: int  # frames analysed to the end
+    faces: int
+    paused: int  # frames taken while analysis was paused (never analysed: reported as dropped)
+    bad: int  # unusable frames (DetectError): bad input
+    errors: int  # frames that failed with an unexpected error: a bug or a broken stage
+    errors_by_type: tuple[tuple[str, int], ...] = ()
+    healthy: bool = True
 
-    def tick(self, n: int = 1) -> None:
+
+@dataclass(frozen=True, slots=True)
+class ProcessSnapshot:
+    """Process-wide figures at one instant."""
+
+    mono: float
+    cpu_s: float
+    rss_mb: float
+    threads: int
+    open_fds: int
+
+    @classmethod
+    def now(cls) -> ProcessSnapshot:
+        return cls(
+            time.monotonic(),
+            time.process_time(),
+            rss_mb(),
+            _proc_count("/proc/self/task"),
+            _proc_count("/proc/self/fd"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    """Everything one `stats` message reports, read at one instant."""
+
+    process: ProcessSnapshot
+    uptime_s: float
+    cameras: tuple[RunnerSnapshot, ...]
+    timings: Mapping[str, Percentiles]
+    publish: Mapping[str, Any]  # Publisher.stats(): passed through as the schema's `publish` object
+
+
+# Stage windows (camera.Timings attribute names) → keys of the payload's `inference_ms`.
+INFERENCE_KEYS = {
+    "detector": "detect",
+    "attributes": "classify_face",
+    "attributes_frame": "classify",
+    "pose": "pose",
+    "analytics": "analytics",
+    "publish": "publish",
+    "frame": "total",
+}
+
+
+def latency_payload(p: Percentiles) -> dict[str, float | int]:
+    """Percentiles → the schema's {p50, p95, count} (an empty window gives count 0 only)."""
+    out: dict[str, float | int] = {"count": p.n}
+    if p.p50 is not None and p.p95 is not None:
+        out.update(p50=p.p50, p95=p.p95)
+    return out
+
+
+def camera_stats(cur: RunnerSnapshot, prev: RunnerSnapshot | None, elapsed_s: float) -> dict[str, Any]:
+    """One camera's entry in `stats.cameras`: interval rates from the totals' differences, and the totals."""
+    elapsed = max(elapsed_s, 1e-3)
+    cap = cur.capture
+    prev_processed = prev.processed if prev is not None else 0
+    prev_dropped = prev.capture.dropped + prev.paused if prev is not None else 0
+    dropped = cap.dropped + cur.paused
+    return {
+        "status": cap.state,
+        "healthy": cur.healthy,
+        "capture_fps": cap.capture_fps,
+        "processed_fps": round(max(0, cur.processed - prev_processed) / elapsed, 2),
+        "dropped_fps": round(max(0, dropped - prev_dropped) / elapsed, 2),
+        "frames_captured": cap.captured,
+        "frames_processed": cur.processed,
+        "frames_dropped": dropped,
+        "frames_bad": cap.bad + cur.bad,
+        "errors": cur.errors,
+        "reopens": cap.reopens,
+    }
+
+
+def stats_payload(cur: StatsSnapshot, prev: StatsSnapshot | None, started: ProcessSnapshot) -> dict[str, Any]:
+    """The `stats` payload for the interval from `prev` (or from `started`, for the first message) to `cur`."""
+    base = prev.process if prev is not None else started
+    elapsed = max(cur.process.mono - base.mono, 1e-3)
+    prev_cameras = {c.camera_id: c for c in prev.cameras} if prev is not None else {}
+    empty = Percentiles(None, None, 0)
+    return {
+        "uptime_s": round(cur.uptime_s, 1),
+        "interval_s": round(elapsed, 3),
+        "cameras": {c.camera_id: camera_stats(c, prev_cameras.get(c.camera_id), elapsed) for c in cur.cameras},
+        "inference_ms": {k: latency_payload(cur.timings.get(v, empty)) for k, v in INFERENCE_KEYS.items()},
+        "latency_ms": latency_payload(cur.timings.get("capture_to_publish", empty)),
+        "publish": dict(cur.publish),
+        "memory_rss_mb": cur.process.rss_mb,
+        "threads": cur.process.threads,
+        "open_fds": cur.process.open_fds,
+        "cpu_percent": round(100.0 * max(0.0, cur.process.cpu_s - base.cpu_s) / elapsed, 1),
+    }
+
+
+class StatsReporter:
+    """Owns the previous snapshot: `report(snapshot)` gives the payload for the interval since the last call."""
+
+    def __init__(self, started: ProcessSnapshot | None = None) -> None:
+        self.started = started or ProcessSnapshot.now()
+        self._prev: StatsSnapshot | None = None
+        self._lock = threading.Lock()  # the main loop and teardown may both report
+
+    def report(self, snapshot: StatsSnapshot) -> dict[str, Any]:
         with self._lock:
-            self._count += n
-
-    def rate(self) -> float:
-        with self._lock:
-            now = time.monotonic()
-            elapsed = max(now - self._since, 1e-6)
-            value = self._count / elapsed
-            self._count, self._since = 0, now
-        return round(value, 2)
+            payload = stats_payload(snapshot, self._prev, self.started)
+            self._prev = snapshot
+        return payload
 
 
-def rss_mb() -> float:
-    """Current resident set size in MiB from /proc (falls back to the peak from getrusage)."""
+def _proc_count(path: str) -> int:
     try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            pages = int(fh.read().split()[1])
-        return round(pages * resource.getpagesize() / 2**20, 1)
-    except (OSError, ValueError, IndexError):
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        return len(os.listdir(path))
+    except OSError:
+        return 0

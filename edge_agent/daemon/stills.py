@@ -22,9 +22,9 @@ class Analyzer:
     """Detector + classifier (one interpreter each, reused for every face) + pose; `analyze(image) -> faces`."""
 
     def __init__(self, cfg: AgentConfig) -> None:
-        self.detector = builders.detector(cfg)
+        self.detector = builders.detector(cfg.detector)
         try:
-            self.classifier, self.meta = builders.classifier(cfg)
+            self.classifier, self.meta = builders.classifier(cfg.attributes)
         except BaseException:
             self.detector.close()
             raise
