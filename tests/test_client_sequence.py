@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from edge_agent.client.sequence import DeviceSequencer, SeqRange
+import json
+import uuid
+
+from edge_agent.client.core import Consumer, EpochChange
+from edge_agent.client.sequence import Dedup, DeviceSequencer, SeqRange
 
 
 def _seqr(hold_s: float = 1.0, loss_after_s: float = 10.0) -> DeviceSequencer[str]:
-    return DeviceSequencer("dev", hold_s=hold_s, loss_after_s=loss_after_s)
+    return DeviceSequencer("dev", None, hold_s=hold_s, loss_after_s=loss_after_s)
 
 
 def _seqs(released: list) -> list[int]:  # type: ignore[type-arg]
@@ -14,9 +18,11 @@ def _seqs(released: list) -> list[int]:  # type: ignore[type-arg]
 
 
 def test_duplicate_msg_ids_are_recognised_and_counted() -> None:
-    s = _seqr()
-    assert not s.seen("a") and not s.seen("b")
-    assert s.seen("a") and s.duplicates == 1
+    d = Dedup(remember=2)
+    assert not d.seen("a") and not d.seen("b")
+    assert d.seen("a") and d.duplicates == 1
+    assert not d.seen("c")  # remembers 2: "b" (now the oldest) is forgotten
+    assert not d.seen("b")
 
 
 def test_out_of_order_arrivals_within_the_hold_window_come_out_in_seq_order() -> None:
@@ -67,14 +73,84 @@ def test_ranges_the_device_reported_dropped_explain_gaps_before_or_after_they_ap
     assert s.poll(now=6.0)[1] == [SeqRange("dev", None, 5, 5)]  # only the unexplained seq is a loss
 
 
-def test_a_new_epoch_flushes_held_messages_closes_old_gaps_and_restarts_the_sequence() -> None:
-    s = _seqr(hold_s=0.1)
-    s.offer(10, "m10", now=0.0)
-    s.poll(now=0.2)
-    s.offer(13, "m13", now=0.3)  # held, and 11..12 will never come: the outbox was reset
-    flushed, lost = s.new_epoch("e2")
-    assert _seqs(flushed) == [13] and lost == []
-    s.offer(1, "n1", now=0.5)
-    released, _ = s.poll(now=0.7)
-    assert [(r.seq, r.late) for r in released] == [(1, False)]  # seq 1 after 13 is no "late" message
-    assert s.epoch == "e2"
+def _msg(schema: str, seq: int | None, epoch: int = 1000, camera: str | None = None, **body: object) -> bytes:
+    """A schema-valid message as the agent would publish it (the consumer validates what it is given)."""
+    doc = {
+        "schema": f"edge-agent/{schema}/1",
+        "msg_id": str(uuid.uuid4()),
+        "seq": seq,
+        "epoch": epoch,
+        "ts": "2026-12-01T10:00:00.000Z",
+        "device_id": "dev",
+        "camera_id": camera,
+        **body,
+    }
+    return json.dumps(doc).encode()
+
+
+def _camera(seq: int, epoch: int = 1000) -> tuple[str, bytes]:
+    body = {"state": "online", "since": "2026-12-01T10:00:00.000Z"}
+    return "edge-agent/dev/cameras/cam0/status", _msg("camera_status", seq, epoch, camera="cam0", **body)
+
+
+def _stats(seq: int, ranges: list[list[int]]) -> tuple[str, bytes]:
+    publish = {"connected": True, "queue_depth": 0, "dropped": {}, "dropped_seq": {"count": 0, "ranges": ranges}}
+    return "edge-agent/dev/stats", _msg("stats", seq, uptime_s=1.0, interval_s=1.0, publish=publish)
+
+
+def _consumer() -> tuple[Consumer, dict[str, list[object]]]:
+    events: dict[str, list[object]] = {k: [] for k in ("any", "loss", "dropped", "epoch", "device", "invalid")}
+    c = Consumer(hold_s=0.1, loss_after_s=5.0)
+    for kind, sink in events.items():
+        c.on(kind, sink.append)
+    return c, events
+
+
+def test_consumer_keeps_gap_accounting_per_epoch_and_announces_a_new_one() -> None:
+    c, ev = _consumer()
+    for seq, now in ((10, 0.0), (11, 0.01)):
+        c.handle(*_camera(seq), retained=False, now=now)
+    c.tick(0.2)
+    c.handle(*_camera(2001, epoch=2000), retained=False, now=0.3)  # outbox reset: new epoch, seq far above
+    c.handle(*_camera(12), retained=False, now=0.31)  # a salvaged row of the old epoch, still welcome
+    c.tick(0.5)
+    assert ev["epoch"] == [EpochChange("dev", 1000, 2000)]
+    seqs = [(d.record.meta.epoch, d.record.meta.seq) for d in ev["any"]]  # type: ignore[attr-defined]
+    assert seqs == [(1000, 10), (1000, 11), (1000, 12), (2000, 2001)]  # 12 continues its own sequence: no wait
+    c.tick(10.0)
+    assert ev["loss"] == []  # 11 → 2001 crosses epochs: no gap
+
+
+def test_consumer_reports_a_gap_the_device_listed_as_dropped_as_dropped_not_lost() -> None:
+    c, ev = _consumer()
+    c.handle(*_camera(1), retained=False, now=0.0)
+    c.tick(0.2)
+    c.handle(*_camera(5), retained=False, now=0.3)  # 2..4 missing
+    c.handle(*_stats(6, [[2, 3]]), retained=False, now=0.31)  # the device says 2..3 were dropped
+    c.tick(0.5)
+    assert ev["dropped"] == [SeqRange("dev", 1000, 2, 3)]
+    c.tick(6.0)
+    assert ev["loss"] == [SeqRange("dev", 1000, 4, 4)]
+
+
+def test_consumer_takes_status_and_last_will_outside_the_sequence_and_tracks_liveness() -> None:
+    c, ev = _consumer()
+    done = c.handle("edge-agent/dev/status", _msg("status", None, state="online"), retained=True, now=0.0, token=1)
+    assert done == [1]  # handed on at once, acknowledged at once
+    c.handle(
+        "edge-agent/dev/status",
+        _msg("status", None, state="offline", reason="connection_lost"),
+        retained=False,
+        now=1.0,
+    )
+    states = ev["device"]
+    assert [(s.online, s.last_will) for s in states] == [(True, False), (False, True)]  # type: ignore[attr-defined]
+    assert c.pending() == []
+
+
+def test_consumer_refuses_invalid_and_misaddressed_messages_and_counts_them() -> None:
+    c, ev = _consumer()
+    c.handle("edge-agent/dev/stats", b"{not json", retained=False, now=0.0)
+    c.handle("edge-agent/other/cameras/cam0/status", _camera(3)[1], retained=False, now=0.0)  # device mismatch
+    c.handle("edge-agent/dev/cameras/cam1/status", _camera(4)[1], retained=False, now=0.0)  # camera mismatch
+    assert c.counts["invalid"] == 3 and len(ev["invalid"]) == 3 and ev["any"] == []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from edge_agent.client.records import ParseError, Record, Stats, Status, parse
-from edge_agent.client.sequence import DeviceSequencer, Released, SeqRange
+from edge_agent.client.sequence import Dedup, DeviceSequencer, Released, SeqRange
 from edge_agent.client.topics import match
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,12 @@ class DeviceState:
 
 @dataclass(frozen=True, slots=True)
 class EpochChange:
-    """The device's outbox was reset (its seq restarted); gaps of the old epoch were closed."""
+    """The device's outbox was reset: a new sequence began. Old-epoch messages (salvaged rows) may still come,
+    and numbers of the old epoch not seen within `loss_after_s` are reported lost as usual."""
 
     device_id: str
-    old: str | None
-    new: str | None
+    old: int | None
+    new: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,17 @@ class Invalid:
 
 
 Handlers = dict[str, list[Callable[[Any], None]]]
+Seqr = DeviceSequencer[tuple[Record, Token]]
+
+
+class _Device:
+    """What the consumer tracks per device: seen msg_ids (across epochs) and one sequencer per epoch."""
+
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+        self.dedup = Dedup()
+        self.epochs: dict[int | None, Seqr] = {}
+        self.current: int | None = None
 
 
 class Consumer:
@@ -70,7 +82,7 @@ class Consumer:
         self.hold_s = hold_s
         self.loss_after_s = loss_after_s
         self._lock = threading.RLock()
-        self._devices: dict[str, DeviceSequencer[tuple[Record, Token]]] = {}
+        self._devices: dict[str, _Device] = {}
         self._liveness: dict[str, DeviceState] = {}
         self._handlers: Handlers = {}
         self.counts = {
@@ -99,7 +111,7 @@ class Consumer:
     def pending(self) -> list[SeqRange]:
         """Gaps still waiting to be filled, explained by the device, or declared lost."""
         with self._lock:
-            return [g for d in self._devices.values() for g in d.pending]
+            return [g for d in self._devices.values() for q in d.epochs.values() for g in q.pending]
 
     # -- input ---------------------------------------------------------------------------------------------------
 
@@ -118,48 +130,48 @@ class Consumer:
                 log.warning("client: invalid message skipped: %s", exc)
                 self._emit("invalid", Invalid(topic, str(exc)))
                 return [token]
-            seqr = self._sequencer(record.meta.device_id)
-            if seqr.seen(record.meta.msg_id):
+            dev = self._devices.get(device) or self._devices.setdefault(device, _Device(device))
+            if dev.dedup.seen(record.meta.msg_id):
                 self.counts["duplicates"] += 1
                 return [token]
-            if record.meta.epoch != seqr.epoch and not retained:
-                self._epoch(seqr, record.meta.epoch)
-            if isinstance(record, Stats):
-                seqr.report_dropped(dropped_ranges(record))
-            if retained or not in_sequence(record):
-                # retained state predates our subscription; a Last Will carries no seq of the stream
+            seq = record.meta.seq
+            if retained or seq is None:
+                # retained state predates our subscription; status (and its Last Will) is outside the sequence
                 self._deliver(Delivery(record, late=False))
                 return [token]
-            released = seqr.offer(record.meta.seq, (record, token), now)
+            seqr = self._sequencer(dev, record.meta.epoch)
+            if isinstance(record, Stats):
+                seqr.report_dropped(dropped_ranges(record))
+            released = seqr.offer(seq, (record, token), now)
             return self._hand_on(seqr, released, [])
 
     def tick(self, now: float) -> list[Token]:
         """Release held messages and declare overdue gaps lost; call a few times a second."""
         with self._lock:
             done: list[Token] = []
-            for seqr in list(self._devices.values()):
-                released, lost = seqr.poll(now)
-                done += self._hand_on(seqr, released, lost)
+            for dev in self._devices.values():
+                for epoch, seqr in list(dev.epochs.items()):
+                    released, lost = seqr.poll(now)
+                    done += self._hand_on(seqr, released, lost)
+                    if epoch != dev.current and seqr.idle:
+                        del dev.epochs[epoch]  # an old epoch with nothing open: forget it
             return done
 
     # -- internals -----------------------------------------------------------------------------------------------
 
-    def _sequencer(self, device_id: str) -> DeviceSequencer[tuple[Record, Token]]:
-        seqr = self._devices.get(device_id)
+    def _sequencer(self, dev: _Device, epoch: int | None) -> Seqr:
+        """The sequencer of (device, epoch); a larger epoch than the device's current one is an epoch change."""
+        if dev.current is None or (epoch is not None and epoch > dev.current):
+            if dev.epochs:
+                log.info("client: device %s started a new epoch %s (was %s)", dev.device_id, epoch, dev.current)
+                self._emit("epoch", EpochChange(dev.device_id, dev.current, epoch))
+            dev.current = epoch
+        seqr = dev.epochs.get(epoch)
         if seqr is None:
-            seqr = self._devices[device_id] = DeviceSequencer(
-                device_id, hold_s=self.hold_s, loss_after_s=self.loss_after_s
+            seqr = dev.epochs[epoch] = DeviceSequencer(
+                dev.device_id, epoch, hold_s=self.hold_s, loss_after_s=self.loss_after_s
             )
         return seqr
-
-    def _epoch(self, seqr: DeviceSequencer[tuple[Record, Token]], epoch: str | None) -> None:
-        old = seqr.epoch
-        first = old is None and seqr.held == 0 and not seqr.pending
-        flushed, lost = seqr.new_epoch(epoch)
-        self._hand_on(seqr, flushed, lost)
-        if not first:
-            log.info("client: device %s started a new epoch %s (was %s)", seqr.device_id, epoch, old)
-            self._emit("epoch", EpochChange(seqr.device_id, old, epoch))
 
     def _hand_on(
         self,
@@ -209,19 +221,8 @@ class Consumer:
                 log.exception("client: %s callback failed", key)
 
 
-def in_sequence(record: Record) -> bool:
-    """Whether a message takes part in the device's gap-free seq (the broker-sent Last Will does not)."""
-    return not (isinstance(record, Status) and record.is_last_will)
-
-
 def dropped_ranges(stats: Stats) -> list[tuple[int, int]]:
-    """The seq ranges the device reports as dropped in `stats.publish`, as (first, last) pairs."""
-    pub = stats.raw.get("publish") or {}
-    ranges = pub.get("dropped_ranges") or []
-    out: list[tuple[int, int]] = []
-    for item in ranges:
-        if isinstance(item, dict) and isinstance(item.get("first"), int) and isinstance(item.get("last"), int):
-            out.append((item["first"], item["last"]))
-        elif isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) for v in item):
-            out.append((item[0], item[1]))
-    return out
+    """The seq runs the device reports as never to be delivered (`stats.publish.dropped_seq.ranges`), as
+    (first, last) pairs. The list is cumulative for the epoch, so a lost `stats` message loses no report."""
+    ranges = ((stats.raw.get("publish") or {}).get("dropped_seq") or {}).get("ranges") or []
+    return [(int(r[0]), int(r[1])) for r in ranges if isinstance(r, list) and len(r) == 2]

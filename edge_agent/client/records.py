@@ -30,11 +30,11 @@ class Meta:
 
     schema: str
     msg_id: str
-    seq: int
+    seq: int | None  # None on `status`, which is outside the sequence
     ts: datetime
     device_id: str
     camera_id: str | None
-    epoch: str | None  # changes when the device's outbox was reset (seq restarts)
+    epoch: int | None  # the sequence `seq` belongs to; a larger one starts after the device's outbox was reset
     buffered: bool  # replayed from the device's outbox after an outage
     topic: str
     retained: bool  # delivered from the broker's retained store (state as of before we subscribed)
@@ -259,15 +259,14 @@ def parse(topic: str, payload: bytes, *, retained: bool = False, device_id: str 
         raise ParseError(f"{topic}: envelope device_id {doc['device_id']!r} does not match the topic")
     if doc.get("camera_id") is not None and f"/cameras/{doc['camera_id']}/" not in topic:
         raise ParseError(f"{topic}: envelope camera_id {doc['camera_id']!r} does not match the topic")
-    epoch = doc.get("epoch")
     meta = Meta(
         schema=doc["schema"],
         msg_id=doc["msg_id"],
-        seq=int(doc["seq"]),
+        seq=doc.get("seq"),
         ts=parse_ts(doc["ts"]),
         device_id=doc["device_id"],
         camera_id=doc.get("camera_id"),
-        epoch=None if epoch is None else str(epoch),
+        epoch=doc.get("epoch"),
         buffered=bool(doc.get("buffered", False)),
         topic=topic,
         retained=retained,

@@ -26,7 +26,7 @@ class SeqRange:
     """An inclusive range of seq numbers of one device epoch."""
 
     device_id: str
-    epoch: str | None
+    epoch: int | None
     first: int
     last: int
 
@@ -58,30 +58,13 @@ class _Held(Generic[T]):
     item: T = field(compare=False)
 
 
-class DeviceSequencer(Generic[T]):
-    """One device's stream: `offer()` messages, `poll()` on a timer; both return what to hand on.
+class Dedup:
+    """The msg_ids of one device seen lately (bounded, oldest forgotten first)."""
 
-    Messages are held for at most `hold_s` to put them in seq order; one that arrives after a later one was
-    released is handed on at once with `late=True`. `offer` returns None for a duplicate msg_id.
-    """
-
-    def __init__(self, device_id: str, *, hold_s: float, loss_after_s: float, remember: int = 100_000) -> None:
-        self.device_id = device_id
-        self.hold_s = hold_s
-        self.loss_after_s = loss_after_s
-        self.epoch: str | None = None
+    def __init__(self, remember: int = 100_000) -> None:
         self._remember = remember
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._held: list[tuple[int, int, _Held[T]]] = []
-        self._tie = itertools.count()
-        self._next: int | None = None  # lowest seq not yet released or accounted for
-        self._gaps: list[_Gap] = []
-        self._dropped: list[tuple[int, int]] = []  # ranges the device reported as dropped, this epoch
-        self._explained: list[SeqRange] = []  # gaps the device's dropped ranges explained, not yet collected
         self.duplicates = 0
-        self.late = 0
-
-    # -- input ---------------------------------------------------------------------------------------------------
 
     def seen(self, msg_id: str) -> bool:
         """Record a msg_id; True if it was already seen (a duplicate: redelivery or replay)."""
@@ -94,8 +77,31 @@ class DeviceSequencer(Generic[T]):
             self._seen.popitem(last=False)
         return False
 
+
+class DeviceSequencer(Generic[T]):
+    """One `(device, epoch)` sequence: `offer()` messages, `poll()` on a timer; both return what to hand on.
+
+    Messages are held for at most `hold_s` to put them in seq order; one that arrives after a later one was
+    released is handed on at once with `late=True`.
+    """
+
+    def __init__(self, device_id: str, epoch: int | None, *, hold_s: float, loss_after_s: float) -> None:
+        self.device_id = device_id
+        self.epoch = epoch
+        self.hold_s = hold_s
+        self.loss_after_s = loss_after_s
+        self._held: list[tuple[int, int, _Held[T]]] = []
+        self._tie = itertools.count()
+        self._next: int | None = None  # lowest seq not yet released or accounted for
+        self._gaps: list[_Gap] = []
+        self._dropped: list[tuple[int, int]] = []  # ranges the device reported as dropped, this epoch
+        self._explained: list[SeqRange] = []  # gaps the device's dropped ranges explained, not yet collected
+        self.late = 0
+
+    # -- input ---------------------------------------------------------------------------------------------------
+
     def offer(self, seq: int, item: T, now: float) -> list[Released[T]]:
-        """A new (not duplicate) in-sequence message; returns what can be released now."""
+        """A new (not duplicate) message of this sequence; returns what can be released now."""
         if self._next is not None and seq < self._next:
             self.late += 1
             self._fill(seq)
@@ -113,14 +119,10 @@ class DeviceSequencer(Generic[T]):
         out, self._explained = self._explained, []
         return out
 
-    def new_epoch(self, epoch: str | None) -> tuple[list[Released[T]], list[SeqRange]]:
-        """The device reset its outbox: release everything held, declare the old epoch's open gaps lost."""
-        flushed = [Released(h.item, h.seq, False) for _, _, h in sorted(self._held)]
-        lost = [SeqRange(self.device_id, self.epoch, g.first, g.last) for g in self._gaps]
-        self._held, self._gaps, self._dropped, self._next = [], [], [], None
-        self._explained = []
-        self.epoch = epoch
-        return flushed, lost
+    @property
+    def idle(self) -> bool:
+        """Nothing held and no open gap: an old epoch in this state can be forgotten."""
+        return not self._held and not self._gaps
 
     # -- timer ---------------------------------------------------------------------------------------------------
 
