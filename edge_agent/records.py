@@ -137,7 +137,7 @@ class Face:
     attributes: Attributes | None
     pose: Pose | None = None
     face_px: float = 0.0  # face width in pixels (for the min-face-size rule)
-    sharpness: float | None = None  # 0-1 focus/motion-blur score of the face crop; None: not measured
+    sharpness: float | None = None  # blur measure: Laplacian variance of the face as 32x32 grey; None: not measured
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from edge_agent.detect.motion import Motion
 from edge_agent.detect.schedule_config import ScheduleConfig
 from edge_agent.records import Box, TrackHint
 
+_EPS = 1e-6  # frame times are floats: 5/30 - 2/30 must count as 0.1 s
 FULL_REASONS = ("every_frame", "first", "recovery", "lighting", "motion", "cadence", "idle")
 
 
@@ -80,7 +81,7 @@ class DetectionScheduler:
                 self._last_motion_scan = t
             return Plan(True, reason)
         self._since_full += 1
-        regions = tuple(h for h in self._live(hints) if t - self._last_look_of(h) >= self._cfg.region_interval_s)
+        regions = tuple(h for h in self._live(hints) if t - self._last_look_of(h) + _EPS >= self._cfg.region_interval_s)
         for h in regions:
             self._last_look[h.track_id] = t
         if regions:
@@ -116,17 +117,17 @@ class DetectionScheduler:
         if (
             motion is not None
             and motion.outside([track_zone(h.box) for h in hints])
-            and t - self._last_motion_scan >= cfg.motion_scan_interval_s
+            and t - self._last_motion_scan + _EPS >= cfg.motion_scan_interval_s
         ):
             return "motion"
         active = bool(hints) or t - self._last_motion <= cfg.motion_hold_s
         since = t - self._last_full
         if active:
             # One frame early rather than one late: the face may have entered just after the previous scan.
-            if self._since_full + 1 >= cfg.full_scan_every or since + self._period >= cfg.max_latency_s:
+            if self._since_full + 1 >= cfg.full_scan_every or since + self._period + _EPS >= cfg.max_latency_s:
                 return "cadence"
             return None
-        if since >= cfg.idle_scan_s:
+        if since + _EPS >= cfg.idle_scan_s:
             return "idle"
         return None
 

@@ -29,27 +29,40 @@ from edge_agent.track.events import UNKNOWN, AttributeEstimate
 _SHARP_SIDE = 32  # px of the grey face patch the Laplacian is measured on (scale-free across face sizes)
 
 
-def face_sharpness(image_bgr: np.ndarray, box: Box, ref: float) -> float:
-    """0-1 sharpness of the face in `box`: Laplacian variance v of a 32x32 grey patch, as v / (v + ref).
+def laplacian_variance(image_bgr: np.ndarray, box: Box) -> float:
+    """Blur measure of the face in `box`: the variance of the Laplacian of a 32x32 grey patch of it.
 
     Motion blur and defocus remove the high frequencies the Laplacian responds to; measuring on a fixed-size
-    patch makes a far face and a near one comparable. About 40 us per face.
+    patch makes a far face and a near one comparable (sharp faces measure 600-2800). About 40 us per face.
     """
     h, w = image_bgr.shape[:2]
     x1, y1 = max(0, int(box.x1)), max(0, int(box.y1))
-    x2, y2 = min(w, int(math.ceil(box.x2))), min(h, int(math.ceil(box.y2)))
+    x2, y2 = min(w, math.ceil(box.x2)), min(h, math.ceil(box.y2))
     if x2 - x1 < 4 or y2 - y1 < 4:
         return 0.0
     patch = cv2.resize(image_bgr[y1:y2, x1:x2], (_SHARP_SIDE, _SHARP_SIDE), interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch
     v = float(cv2.Laplacian(grey, cv2.CV_32F).var())
-    return v / (v + ref) if math.isfinite(v) else 0.0
+    return v if math.isfinite(v) else 0.0
 
 
-def face_quality(face: Face, full_weight_px: float) -> float:
+def sharpness_score(variance: float | None, ref: float) -> float | None:
+    """Laplacian variance -> 0-1 as v / (v + ref): 0.5 at the reference blur. None stays None (not measured)."""
+    if variance is None:
+        return None
+    return variance / (variance + ref) if variance > 0 else 0.0
+
+
+def face_sharpness(image_bgr: np.ndarray, box: Box, ref: float) -> float:
+    """0-1 sharpness of the face in `box` (laplacian_variance mapped by sharpness_score)."""
+    return sharpness_score(laplacian_variance(image_bgr, box), ref) or 0.0
+
+
+def face_quality(face: Face, full_weight_px: float, sharp_ref: float) -> float:
     """Quality of one face sample, 0-1: score x size x frontality, times sharpness when it was measured."""
     face_px = face.face_px if face.face_px > 0 else face.detection.box.width
-    return sample_weight(face.detection.score, face_px, face.pose, full_weight_px, face.sharpness)
+    sharp = sharpness_score(face.sharpness, sharp_ref)
+    return sample_weight(face.detection.score, face_px, face.pose, full_weight_px, sharp)
 
 
 @dataclass(slots=True)
@@ -118,10 +131,8 @@ class AttributeSampler:
         state.last_t = t
         if self.every_frame:
             return
-        if state.samples >= self._cfg.max_samples:
-            state.done = True
-        elif state.samples >= self._cfg.min_samples and self.confident(estimate):
-            state.done = True
+        enough = state.samples >= self._cfg.min_samples and self.confident(estimate)
+        state.done = state.samples >= self._cfg.max_samples or enough
 
     def confident(self, est: AttributeEstimate) -> bool:
         """Every enabled head has a label whose aggregated probability clears its threshold by `stop_margin`."""

@@ -27,7 +27,7 @@ from edge_agent.records import Attributes, Box, Face, Pose, TrackHint
 from edge_agent.track.aggregate import AttributeAccumulator
 from edge_agent.track.config import TrackerConfig
 from edge_agent.track.events import HeadSpec, TrackEnd, TrackEvent, TrackNew, TrackUpdate, TrackView
-from edge_agent.track.sampling import AttributeSampler, Candidate, SampleState, face_quality
+from edge_agent.track.sampling import AttributeSampler, Candidate, SampleState, face_quality, sharpness_score
 
 # Classifies the given faces of one frame (one Attributes per face, in order).
 Classify = Callable[[Sequence[Face]], Sequence[Attributes]]
@@ -180,9 +180,9 @@ class Tracker:
         """Classify the faces the sampler picks (a switched-off model: none), and carry their attributes."""
         if not self._spec.labels:
             return matched
-        full_px = self._cfg.full_weight_face_px
+        full_px, ref = self._cfg.full_weight_face_px, self._cfg.sampling.sharp_ref
         cands = [
-            Candidate(i, tr.sampling, face_quality(f, full_px), f.face_px if f.face_px > 0 else f.detection.box.width)
+            Candidate(i, tr.sampling, face_quality(f, full_px, ref), f.face_px if f.face_px > 0 else f.detection.box.width)
             for i, (tr, f) in enumerate(matched)
         ]
         picked = self._sampler.choose(t, cands)
@@ -303,7 +303,10 @@ class Tracker:
         track.hits += 1
         if sampled and face_px < self._cfg.min_face_px:
             track.acc.note_small()
-        track.acc.add(face.attributes, face_px, det.score, pose, face.sharpness if sampled else None)
+        # Sharpness weighs samples only when sampling per visit: every_frame keeps the plain weights, for comparison.
+        per_visit = sampled and not self._sampler.every_frame
+        sharp = sharpness_score(face.sharpness, self._cfg.sampling.sharp_ref) if per_visit else None
+        track.acc.add(face.attributes, face_px, det.score, pose, sharp)
         if sampled and face.attributes is not None:
             self._sampler.sampled(track.sampling, t, track.acc.estimate())
         track.meter.observe(t, pose)
