@@ -20,10 +20,11 @@ class SourceError(RuntimeError):
 class BadFrame(Exception):
     """This one frame is unusable (the loop goes on). `reason` is a short counter key such as 'empty_file'."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", item: str | None = None) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.item = item  # the file it came from, when a source has files (each bad file is logged once)
 
 
 class FrameSource(ABC):

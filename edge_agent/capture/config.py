@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+# The decompression-bomb guard for still images: 50 Mpx passes the largest phone photos and decodes to 150 MB.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 _CAMERA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -94,16 +96,27 @@ class FileSourceConfig(BaseModel):
 
 
 class FolderSourceConfig(BaseModel):
-    """A folder of still images, read in name order."""
+    """A folder of still images, read in name order: independent photos, or (`sequence`) frames of one camera."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["folder"] = Field("folder", description="Source kind (registry key).")
     path: Path = Field(Path("images"), description="Folder holding the images.")
+    sequence: bool = Field(
+        False,
+        description="False: every image is its own scene, with its own visits and summary counts. True: the "
+        "images are frames of one camera (a time-lapse, an exported clip) and faces are tracked across them.",
+    )
     loop: bool = Field(False, description="Start again after the last image; False ends the camera (eof).")
     fps: float = Field(0.0, ge=0, le=1000, description="Images per second; 0 reads as fast as they decode.")
     extensions: tuple[str, ...] = Field(IMAGE_EXTENSIONS, description="File name endings read (case-insensitive).")
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped unread (counted).")
+    max_pixels: int = Field(
+        DEFAULT_MAX_IMAGE_PIXELS,
+        ge=1024,
+        description="Images whose header declares more pixels than this are skipped before decoding (counted): "
+        "the decompression-bomb guard. 50 Mpx decodes to 150 MB.",
+    )
 
 
 class DemoSourceConfig(BaseModel):

@@ -1,4 +1,8 @@
-"""File sources: a video file (optionally looping, paced at its fps) and a folder of still images in name order."""
+"""File sources: a video file (optionally looping, paced at its fps) and a folder of still images in name order.
+
+A folder is a set of independent photos by default: the daemon gives each image its own visits and summary
+(see `daemon/analytics_adapter.py`); `sequence = true` makes it frames of one camera, tracked across images.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent import imageio
 from edge_agent.capture.base import BadFrame, FrameSource, Pacer, SourceError, register_source
 from edge_agent.capture.config import FileSourceConfig, FolderSourceConfig
 from edge_agent.capture.opencv_sources import quiet_opencv_logs
@@ -29,6 +34,7 @@ class FileSource(FrameSource):
         self.paced = cfg.realtime
         self._cap: cv2.VideoCapture | None = None
         self._pacer = Pacer(None)
+        self.fps = cfg.fps or _DEFAULT_FPS
         self.frames_read = 0  # frames grabbed since the last (re)open
 
     @property
@@ -40,6 +46,7 @@ class FileSource(FrameSource):
         self.eof = False
         self._cap = self._open_capture()
         fps = self.cfg.fps or _sane_fps(self._cap.get(cv2.CAP_PROP_FPS))
+        self.fps = fps  # the file's own rate, also when read unpaced (annotate writes its output at it)
         self._pacer = Pacer(fps if self.cfg.realtime else None)
         self.frames_read = 0
         log.info("opened video file %s (%.1f fps%s)", self.cfg.path, fps, ", looping" if self.cfg.loop else "")
@@ -113,6 +120,7 @@ class FolderSource(FrameSource):
         self._files: list[Path] = []
         self._i = -1
         self._last_name: str | None = None  # so a reopen after a stall resumes instead of starting over
+        self._limits = imageio.ImageLimits(max_pixels=cfg.max_pixels, max_file_mb=cfg.max_file_mb)
 
     @property
     def frame_interval(self) -> float:
@@ -124,7 +132,7 @@ class FolderSource(FrameSource):
             raise SourceError(f"image folder not found: {folder}")
         exts = tuple(e.lower() for e in self.cfg.extensions)
         try:
-            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in exts and not p.is_dir())
+            files = imageio.list_images(folder, exts)
         except OSError as exc:
             raise SourceError(f"image folder {folder}: cannot list ({exc.strerror or exc})") from None
         if not files:
@@ -173,20 +181,11 @@ class FolderSource(FrameSource):
         return self._load(self._files[self._i])
 
     def _load(self, path: Path) -> np.ndarray:
+        # The shared still-image reader: the header's pixel count is checked before any pixel is decoded.
         try:
-            size = path.stat().st_size
-        except OSError:
-            raise BadFrame("vanished", str(path)) from None
-        if size == 0:
-            raise BadFrame("empty_file", str(path))
-        if size > self.cfg.max_file_mb * 1e6:
-            raise BadFrame("file_too_large", f"{path} is {size / 1e6:.0f} MB")
-        # ANYCOLOR|ANYDEPTH keeps grey and 16-bit as they are (the worker normalises and counts them) but,
-        # unlike IMREAD_UNCHANGED, still applies EXIF orientation.
-        img = cv2.imread(str(path), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-        if img is None:
-            raise BadFrame("undecodable", str(path))
-        return img
+            return imageio.decode(path, self._limits)
+        except imageio.ImageSkip as exc:
+            raise BadFrame(exc.reason, f"{path}: {exc.detail}", item=path.name) from None
 
     def close(self) -> None:
         self._files = []

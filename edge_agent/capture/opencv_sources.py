@@ -162,10 +162,21 @@ class StreamSource(VideoCaptureSource):
                     os.environ.pop(_FFMPEG_OPTIONS_ENV, None)
 
     def _open_error(self) -> str:
+        # Say what happened (DNS, refused, timed out) instead of blaming a timeout for a refusal in 1 ms.
+        from edge_agent.netdiag import probe_tcp
+
+        parts = urlsplit(self.cfg.url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 554)
+        reach = probe_tcp(parts.hostname or "", port, min(self.cfg.open_timeout_s, 3.0))
+        if not reach.ok:
+            return f"stream {redact_url(self.cfg.url)}: {reach.text}"
         return (
-            f"stream {redact_url(self.cfg.url)}: cannot open within {self.cfg.open_timeout_s:g}s "
-            "(server down, wrong URL or credentials, or unsupported codec)"
+            f"stream {redact_url(self.cfg.url)}: the server answers on port {port} but the stream did not open "
+            "(wrong path or credentials, or an unsupported codec)"
         )
+
+
+_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443}
 
 
 def _first_line(exc: BaseException) -> str:

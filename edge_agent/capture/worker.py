@@ -251,7 +251,7 @@ class CameraWorker:
         try:
             raw = self._source.retrieve()
         except BadFrame as bad:
-            self._skip(bad.reason, bad.detail)
+            self._skip(bad.reason, bad.detail, bad.item)
             return
         except Exception as exc:  # noqa: BLE001 - one bad frame never stops the loop
             self._skip("decode_error", f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -289,14 +289,16 @@ class CameraWorker:
         # From this frame, not from the schedule: a late frame must not let the next one follow it closely.
         self._next_due = now + self._interval
 
-    def _skip(self, reason: str, detail: str) -> None:
+    def _skip(self, reason: str, detail: str, item: str | None = None) -> None:
         with self._cond:
             self._counters.skipped[reason] += 1
         self._bad_streak += 1
         if self._bad_streak > _BAD_STREAK:
             self._stop.wait(_BAD_PAUSE_S)  # nothing but bad frames: don't spin a core on them
+        # Per file for file-backed sources, so every bad image is named once (a looping folder still rate-limits).
+        key = f"skip-{reason}" if item is None else f"skip-{reason}-{item}"
         self._rlog.log(
-            logging.WARNING, f"skip-{reason}", "camera %s: skipped a bad frame (%s): %s", self.camera_id, reason, detail
+            logging.WARNING, key, "camera %s: skipped a bad frame (%s): %s", self.camera_id, reason, detail
         )
 
     def _on_read_failure(self) -> None:

@@ -17,8 +17,8 @@ class AttributesConfig(BaseModel):
     age: bool = Field(default=True, description="Estimate age group and age in years.")
     gender: bool = Field(default=True, description="Estimate gender.")
     race: bool = Field(
-        default=True,
-        description="Estimate race group. Biometric categorisation inferring race is prohibited in the EU (AI Act Art. 5(1)(g)); set false there.",
+        default=False,
+        description="Estimate race group. Off by default: biometric categorisation inferring race is prohibited in the EU (AI Act Art. 5(1)(g)).",
     )
     num_threads: int = Field(default=1, ge=1, le=8, description="Inference threads for the attribute model.")
 

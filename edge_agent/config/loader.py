@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,30 @@ def load_config(path: str | Path | None) -> AgentConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{source}: not UTF-8 text (bad byte at offset {exc.start})") from None
     return parse_config(text, source)
+
+
+ENV_CONFIG = "EDGE_AGENT_CONFIG"
+SYSTEM_CONFIG = Path("/etc/edge-agent/config.toml")
+BUILTIN = "built-in defaults"
+
+
+def discover_config(explicit: str | Path | None, system: Path = SYSTEM_CONFIG) -> Path | None:
+    """The config file a daemon user expects: `-c`, else $EDGE_AGENT_CONFIG, else /etc/edge-agent/config.toml if it
+    exists, else None (built-in defaults). A path named by -c or the variable must exist; the system one may not."""
+    if explicit is not None:
+        return Path(explicit)
+    env = os.environ.get(ENV_CONFIG, "").strip()
+    if env:
+        return Path(env)
+    return system if system.is_file() else None
+
+
+def describe_origin(path: Path | None, explicit: str | Path | None) -> str:
+    """`/etc/edge-agent/config.toml (system default)` etc., for the one start-up line naming the config."""
+    if path is None:
+        return BUILTIN
+    if explicit is not None:
+        return f"{path} (command line)"
+    if os.environ.get(ENV_CONFIG, "").strip():
+        return f"{path} (${ENV_CONFIG})"
+    return f"{path} (system default)"

@@ -1,149 +1,174 @@
-"""`edge-agent annotate`: draw boxes, track ids and labels on a video or images (output stays on this machine)."""
+"""`edge-agent annotate`: draw what the agent sees on a video, the demo, a stream or images (output stays local).
+
+Time comes from the source, never from the machine: a video's frame k is at k / fps, so dwell and attention
+drawn on it are the clip's own, and the output is written at the source's frame rate with one output frame per
+source frame. A folder is a set of independent photos (each drawn with its own result) unless `sequence`.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import cv2
 import numpy as np
 
+from edge_agent import imageio
 from edge_agent.config import AgentConfig, ConfigError
-from edge_agent.daemon.stills import Analyzer, expand, read_image
+from edge_agent.daemon.analytics_adapter import AnalyticsAdapter
+from edge_agent.daemon.annotate_out import Writer, draw, output_kind
+from edge_agent.daemon.stills import Analyzer, StillsAnalytics
 from edge_agent.records import Frame
 
 log = logging.getLogger(__name__)
-VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
-GREEN, YELLOW, WHITE = (60, 200, 60), (0, 200, 255), (255, 255, 255)
+STILLS_FPS = 1.0  # independent photos have no frame rate: one per second is readable in a video or GIF
+SEQUENCE_FPS = 10.0  # a folder of frames with no rate given
 
 
-def _label(view: Any) -> str:
-    """`id8 looking 12s age 30-39 female` from a TrackView's provisional attributes."""
-    parts = [view.track_id[:6], "looking" if view.looking else "", f"{view.dwell_s:.0f}s"]
-    attrs = view.attributes
-    if getattr(attrs, "minor", None):
-        parts.append("minor")
-    else:
-        for name, est in attrs.heads().items():
-            parts.append(est.label if name != "age" else f"age {est.label}")
-    return " ".join(p for p in parts if p)
+@dataclass(frozen=True, slots=True)
+class AnnotateOptions:
+    """What `annotate` was asked for beyond the source and the output."""
+
+    max_frames: int | None = None
+    fps: float | None = None  # frame rate of a folder of images (a video's own rate is always used)
+    sequence: bool = False  # a folder's images are frames of one camera: track across them
+    limits: imageio.ImageLimits = field(default_factory=imageio.ImageLimits)
 
 
-def draw(image: np.ndarray, faces: list[Any], views: list[Any]) -> np.ndarray:
-    """Detections in yellow (with keypoints), tracks in green with their id and current labels."""
-    out = image.copy()
-    for face in faces:
-        b = face.detection.box
-        cv2.rectangle(out, (int(b.x1), int(b.y1)), (int(b.x2), int(b.y2)), YELLOW, 1)
-        for x, y in np.asarray(face.detection.keypoints).reshape(-1, 2):
-            cv2.circle(out, (int(x), int(y)), 2, YELLOW, -1)
-    for view in views:
-        b = view.box
-        cv2.rectangle(out, (int(b.x1), int(b.y1)), (int(b.x2), int(b.y2)), GREEN, 2)
-        text = _label(view)
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-        y = max(int(b.y1) - 4, th + 4)
-        cv2.rectangle(out, (int(b.x1), y - th - 4), (int(b.x1) + tw + 4, y + 2), GREEN, -1)
-        cv2.putText(out, text, (int(b.x1) + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.45, WHITE, 1, cv2.LINE_AA)
-    return out
+@dataclass(frozen=True, slots=True)
+class AnnotateResult:
+    frames: int
+    fps: float
+    kind: str
+    skipped: str  # the skip summary line, '' when nothing was skipped
 
 
-class _Writer:
-    """A video file (by suffix) or a directory of numbered JPEGs."""
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One source frame: its time on the source's own clock, and for photos the file it came from."""
 
-    def __init__(self, out: Path, fps: float) -> None:
-        self.out, self.fps = out, fps
-        self.video: cv2.VideoWriter | None = None
-        self.size = (0, 0)
-        self.count = 0
-        if out.suffix.lower() not in VIDEO_SUFFIXES:
-            out.mkdir(parents=True, exist_ok=True)
-
-    def write(self, image: np.ndarray) -> None:
-        if self.out.suffix.lower() in VIDEO_SUFFIXES:
-            if self.video is None:
-                self.out.parent.mkdir(parents=True, exist_ok=True)
-                fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.out.suffix.lower()])
-                self.size = (int(image.shape[1]), int(image.shape[0]))
-                self.video = cv2.VideoWriter(str(self.out), fourcc, self.fps, self.size)
-                if not self.video.isOpened():
-                    raise OSError(f"cannot write video {self.out}")
-            if (image.shape[1], image.shape[0]) != self.size:
-                image = cv2.resize(image, self.size)
-            self.video.write(image)
-        elif not cv2.imwrite(str(self.out / f"frame_{self.count:06d}.jpg"), image):
-            raise OSError(f"cannot write {self.out}")
-        self.count += 1
-
-    def close(self) -> None:
-        if self.video is not None:
-            self.video.release()
+    ts: float
+    image: np.ndarray
+    name: str | None = None
 
 
-def _frames(cfg: AgentConfig, source: str, max_frames: int | None) -> Any:
-    """(index, ts, image) from still images, or from the source via the capture stage's FrameSource (unpaced)."""
-    from edge_agent.capture.base import create_source
-    from edge_agent.capture.config import IMAGE_EXTENSIONS
-    from edge_agent.daemon.overrides import with_source
+class _Frames:
+    """The source's frames with timestamps on its own clock, and its frame rate (known before the first frame)."""
 
-    path = Path(source)
-    if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-        yield 0, time.time(), read_image(path)
-        return
-    src_cfg = with_source(cfg, source).cameras[0].source
-    if src_cfg.type in ("file", "folder", "demo"):
-        src_cfg = src_cfg.model_copy(update={"loop": False})
-    if src_cfg.type == "file":
-        src_cfg = src_cfg.model_copy(update={"realtime": False})
-    src = create_source(src_cfg)
-    src.open()
-    try:
+    def __init__(self, cfg: AgentConfig, source: str, opts: AnnotateOptions, skips: imageio.SkipCounter) -> None:
+        self.t0 = time.time()
+        self.skips = skips
+        self.opts = opts
+        path = Path(source)
+        self.paths: list[Path] | None = None
+        if path.is_dir() or (path.is_file() and path.suffix.lower() in imageio.IMAGE_EXTENSIONS):
+            self.paths = imageio.expand([path])
+            if not self.paths:
+                raise ConfigError(f"annotate: {source}: no images ({', '.join(imageio.IMAGE_EXTENSIONS)})")
+            self.stills = not opts.sequence
+            self.fps = opts.fps or (SEQUENCE_FPS if opts.sequence else STILLS_FPS)
+            self.src = None
+            return
+        from edge_agent.capture.base import create_source
+        from edge_agent.capture.iterate import unpaced
+        from edge_agent.daemon.overrides import with_source
+
+        self.stills = False
+        src_cfg = unpaced(with_source(cfg, source).cameras[0].source)
+        if src_cfg.type == "file":
+            src_cfg = src_cfg.model_copy(update={"loop": False})
+        self.src = create_source(src_cfg)
+        self.src.open()  # SourceError: one line, exit 1
+        interval = self.src.frame_interval
+        self.fps = float(getattr(self.src, "fps", 0.0) or (1.0 / interval if interval > 0 else 25.0))
+        if src_cfg.type == "demo" and opts.max_frames is None:
+            self.opts = AnnotateOptions(self.src.frames_per_cycle, opts.fps, opts.sequence, opts.limits)
+
+    def __iter__(self) -> Iterator[_Item]:
+        limit = self.opts.max_frames
+        if self.paths is not None:
+            yield from self._stills(limit)
+        elif self.src is not None and hasattr(self.src, "render"):  # the demo: frame k is a pure function of k
+            for k in range(limit or 0):
+                yield _Item(self.t0 + k / self.fps, self.src.render(k))
+        else:
+            yield from self._stream(limit)
+
+    def _stills(self, limit: int | None) -> Iterator[_Item]:
+        assert self.paths is not None
+        n = 0
+        for i, path in enumerate(self.paths):
+            if limit is not None and n >= limit:
+                return
+            try:
+                image = imageio.read_bgr(path, self.opts.limits)
+            except imageio.ImageSkip as exc:
+                self.skips.skip(exc)
+                continue
+            n += 1
+            yield _Item(self.t0 + i / self.fps, image, path.stem)
+
+    def _stream(self, limit: int | None) -> Iterator[_Item]:
+        from edge_agent.capture.base import BadFrame
         from edge_agent.capture.frames import normalize_frame
 
-        index, t0 = 0, time.time()
-        while max_frames is None or index < max_frames:
-            img = src.read()
-            if img is None:
-                if src.eof:
+        src = self.src
+        assert src is not None
+        live = src.cfg.type in ("stream", "v4l2")
+        k = n = failures = 0
+        while limit is None or n < limit:
+            if not src.grab():
+                failures += 1
+                if src.eof or failures >= 3:
                     return
                 continue
-            norm = normalize_frame(img)
-            if norm.image is not None:
-                yield index, t0 + index / 10.0, norm.image
-                index += 1
-    finally:
-        src.close()
+            failures, ts = 0, (time.time() if live else self.t0 + k / self.fps)
+            k += 1  # counts every source frame, so a skipped one still moves the clock
+            try:
+                norm = normalize_frame(src.retrieve())
+            except BadFrame as bad:
+                log.warning("annotate: frame %d skipped (%s): %s", k - 1, bad.reason, bad.detail)
+                continue
+            if norm.image is None:
+                log.warning("annotate: frame %d skipped (%s)", k - 1, norm.skip)
+                continue
+            n += 1
+            yield _Item(ts, norm.image)
+
+    def close(self) -> None:
+        if self.src is not None:
+            self.src.close()
 
 
-def annotate_source(cfg: AgentConfig, source: str, out: Path, max_frames: int | None = None) -> int:
-    """Annotate every frame of `source` into `out`; returns the number of frames written."""
-    from edge_agent.daemon.analytics_adapter import AnalyticsAdapter
-
+def annotate_source(
+    cfg: AgentConfig, source: str, out: Path, opts: AnnotateOptions = AnnotateOptions()
+) -> AnnotateResult:
+    """Annotate every frame of `source` into `out` (format by extension)."""
     if source != "demo" and "://" not in source and not Path(source).exists() and not source.isdigit():
         raise ConfigError(f"annotate: source {source!r} does not exist")
-    if source == "demo" and max_frames is None:
-        max_frames = 150  # the demo loops forever
-    paths = expand([Path(source)]) if Path(source).is_dir() else None
-    writer = _Writer(out, fps=10.0)
-    with Analyzer(cfg) as analyzer:
-        analytics = AnalyticsAdapter("annotate", cfg.tracking, cfg.analytics, analyzer.meta, _heads(cfg, analyzer))
-        try:
-            frames = (
-                ((i, time.time(), read_image(p)) for i, p in enumerate(paths))
-                if paths
-                else _frames(cfg, source, max_frames)
-            )
-            for index, ts, image in frames:
-                faces = analyzer.analyze(image)
-                frame = Frame("annotate", index, ts, ts, image)
-                analytics.update(faces, frame)
-                writer.write(draw(image, faces, analytics.engine.tracker.present()))
-        finally:
-            writer.close()
-    return writer.count
-
-
-def _heads(cfg: AgentConfig, analyzer: Analyzer) -> tuple[str, ...]:
-    return cfg.attributes.enabled() if analyzer.classifier is not None else ()
+    output_kind(out)  # an unknown extension is a usage error before any model is loaded
+    skips = imageio.SkipCounter("annotate")
+    frames = _Frames(cfg, source, opts, skips)
+    try:
+        writer = Writer(out, frames.fps)
+        with Analyzer(cfg) as analyzer:
+            make = StillsAnalytics if frames.stills else AnalyticsAdapter
+            analytics = make("annotate", cfg.tracking, cfg.analytics, analyzer.meta, analyzer.heads)
+            try:
+                for index, item in enumerate(frames):
+                    faces = analyzer.analyze(item.image)
+                    # mono = ts too: the audience rate limit runs on the source's clock like everything else
+                    analytics.update(faces, Frame("annotate", index, item.ts, item.ts, item.image))
+                    views = analytics.views if isinstance(analytics, StillsAnalytics) else analytics.engine.tracker.present()
+                    caption = item.name or f"t {item.ts - frames.t0:.2f}s  frame {index}"
+                    writer.write(draw(item.image, faces, views, caption), item.name)
+                    if writer.full:
+                        writer.truncated = True
+                        break
+            finally:
+                writer.close()
+    finally:
+        frames.close()
+    return AnnotateResult(writer.count, frames.fps, writer.kind, skips.summary())

@@ -45,15 +45,16 @@ def check_startup(cfg: AgentConfig) -> None:
 
 
 def attribute_model_line(cfg: AgentConfig) -> str:
-    """`attributes <path> <name> <version>` for `models list` (never raises)."""
-    path = getattr(cfg.attributes, "model", None)
-    if path is None:
-        return "attributes: (no attribute model configured)"
+    """`attributes ok <name> <version> sha256 <hash> <path>` for `models list` (never raises)."""
+    from edge_agent.classify import PACKAGED_MODEL
+
+    path = cfg.attributes.model or PACKAGED_MODEL
+    where = "packaged" if cfg.attributes.model is None else "attributes.model"
     try:
         from edge_agent.modelmeta import load_metadata
 
         meta = load_metadata(path)
-        return f"{'attributes':30s} ok         {meta.name} {meta.version} sha256 {meta.sha256[:12]} {path}"
+        return f"{'attributes':30s} ok         {meta.name} {meta.version} sha256 {meta.sha256} ({where}) {path}"
     except Exception as exc:  # noqa: BLE001 - a listing reports problems instead of failing
         return f"{'attributes':30s} error      {' '.join(str(exc).split())}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import sys
 import threading
 from typing import Any, TextIO
@@ -66,6 +67,43 @@ class AudienceView:
         self.out.flush()
 
 
+def check_broker(mqtt: Any, timeout_s: float = 5.0) -> None:
+    """Connect once and wait for the broker's CONNACK; OSError saying what happened (DNS, refused, timed out,
+    or the broker's own refusal such as bad credentials). `tail` must not wait silently on a broker that is not
+    there, and then exit 0 as if it had listened."""
+    from edge_agent.netdiag import probe_tcp
+    from edge_agent.publish.auth import resolve_credentials, tls_context
+    from edge_agent.publish.transport import make_client, unique_client_id
+
+    where = f"MQTT broker {mqtt.host}:{mqtt.effective_port}"
+    reach = probe_tcp(mqtt.host, mqtt.effective_port, timeout_s)
+    if not reach.ok:
+        raise OSError(f"{where}: {reach.text}")
+    answered = threading.Event()
+    result: list[Any] = []
+
+    def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        result.append(rc)
+        answered.set()
+
+    ssl_ctx = tls_context(mqtt.tls) if mqtt.tls.enabled else None
+    client = make_client(mqtt, unique_client_id("tail-check"), resolve_credentials(mqtt), ssl_ctx)
+    client.on_connect = on_connect
+    try:
+        client.connect(mqtt.host, mqtt.effective_port, keepalive=mqtt.keepalive_s)
+        client.loop_start()
+        if not answered.wait(timeout_s):
+            raise OSError(f"{where}: accepted TCP but sent no MQTT answer within {timeout_s:g}s (not a broker?)")
+        rc = result[0]
+        if getattr(rc, "is_failure", False):
+            raise OSError(f"{where} refused the connection: {rc}")
+    except (ConnectionError, TimeoutError, ssl.SSLError) as exc:
+        raise OSError(f"{where}: {type(exc).__name__}: {exc}") from None
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def _client(cfg: AgentConfig, on_message: Any, topic: str) -> Any:
     from edge_agent.publish.auth import resolve_credentials, tls_context
     from edge_agent.publish.transport import make_client, unique_client_id
@@ -116,7 +154,12 @@ def run_tail(
     count: int | None,
     timeout_s: float | None,
 ) -> int:
-    """`edge-agent tail`: audience table, or the publish stage's one-line-per-message printer."""
+    """`edge-agent tail`: audience table, or the publish stage's one-line-per-message printer.
+
+    Raises OSError (exit 1) when no broker answers, so a script can tell "nothing published" from "not listening".
+    """
+    check_broker(cfg.mqtt)
+    log.info("tail: connected to %s:%d, listening", cfg.mqtt.host, cfg.mqtt.effective_port)
     if audience:
         return run_audience(cfg, device_id, count, timeout_s)
     from edge_agent.publish import tail
