@@ -12,6 +12,7 @@ from edge_agent.capture.config import CameraConfig
 from edge_agent.classify.config import AttributesConfig
 from edge_agent.config.agent import AgentSection
 from edge_agent.detect.config import DetectorConfig
+from edge_agent.integrations.config import IntegrationsConfig, MetricsConfig
 from edge_agent.publish.config import MqttConfig, OutboxConfig
 from edge_agent.track.config import TrackerConfig
 
@@ -37,6 +38,10 @@ class AgentConfig(BaseModel):
     )
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT broker connection.")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Store-and-forward outbox.")
+    integrations: IntegrationsConfig = Field(
+        default_factory=IntegrationsConfig, description="Opt-in integrations (Home Assistant discovery)."
+    )
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Opt-in Prometheus endpoint.")
 
     @field_validator("cameras")
     @classmethod

@@ -17,6 +17,7 @@ from edge_agent.daemon.logsetup import set_level
 from edge_agent.daemon.overrides import check_startup, device_id, state_dir
 from edge_agent.daemon.sinks import Outgoing, Sink
 from edge_agent.daemon.stats import ProcessSnapshot, StatsReporter, StatsSnapshot
+from edge_agent.integrations.hooks import start as start_integrations
 from edge_agent.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ class Agent:
         self._closers.append(("classifier", lambda: self.classifier.close() if self.classifier else None))
         self.publisher = pub = builders.publisher(self.cfg.mqtt, self.cfg.outbox, self.device_id, sdir)
         self._closers.append(("publisher", lambda: pub.close(STOP_BUDGET_S / 2)))
-        self.sink = Sink(pub, self.print_events)
+        hooks = start_integrations(self.cfg, self.device_id, pub, self.timings)  # opt-in: HA discovery, Prometheus
+        self._closers.append(("integrations", hooks.close))
+        self.sink = Sink(hooks.tap(pub), self.print_events)
         pub.start()
         self.sink.send(messages.info(self.cfg, self.meta, self.started_ts))
         for cam in (c for c in self.cfg.cameras if c.enabled):
