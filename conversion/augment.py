@@ -1,8 +1,10 @@
-"""Batched tf.data augmentation that makes training crops vary the way on-device detector crops do.
+"""Batched tf.data augmentation that makes training crops vary the way a camera and a detector make them vary.
 
-One affine warp per image does crop-window jitter (detector boxes wander and change size), small in-plane rotation
-(heads tilt; the agent does not align), and the square crop itself. Then flips, brightness/contrast, and a random
-down-then-up resample that mimics far faces whose crops are upscaled to the model input.
+The source is a context chip (conversion/crops.py) whose central 1/CONTEXT is the device crop. One affine warp per
+image does box jitter (a detector box wanders and changes size between frames, people and poses: scale ±25%,
+shift ±10%), in-plane rotation (heads tilt ±20°; the agent does not align) and the crop itself. Then what a camera
+does: flips, blur and motion blur, JPEG re-compression, sensor noise, low resolution (far faces, down to 20 px),
+colour and white-balance shifts, some grayscale (IR/night cameras), and occluding bands where glasses and masks go.
 """
 
 from __future__ import annotations
@@ -14,15 +16,24 @@ from typing import Any
 
 @dataclass(frozen=True)
 class AugmentSpec:
-    crop_frac: float = 0.80  # side of the square crop as a fraction of the source chip (centre crop at inference)
-    scale_jitter: float = 0.12  # crop side × U(1 - j, 1 + j)
-    shift_jitter: float = 0.07  # centre shift × crop side, per axis
-    max_rotate_deg: float = 12.0
+    crop_frac: float = 1 / 1.6  # side of the device crop as a fraction of the context chip
+    scale_jitter: float = 0.25  # crop side × U(1 - j, 1 + j)
+    shift_jitter: float = 0.10  # centre shift × crop side, per axis
+    max_rotate_deg: float = 20.0
     flip: bool = True
     brightness: float = 0.25  # additive, in units of the [0, 1] range
-    contrast: float = 0.25  # multiplicative around the mean, × U(1 - c, 1 + c)
+    contrast: float = 0.30  # multiplicative around the mean, × U(1 - c, 1 + c)
     low_res_prob: float = 0.3  # fraction of crops degraded to a random lower resolution first
     low_res_min: int = 20  # px, the smallest face the agent is asked to classify
+    blur_prob: float = 0.2  # Gaussian (defocus) or motion blur, half each
+    jpeg_prob: float = 0.3  # re-compressed at quality U(jpeg_min, 95)
+    jpeg_min: int = 30
+    noise_prob: float = 0.25  # Gaussian sensor noise, sigma U(0, noise_max)
+    noise_max: float = 0.06
+    white_balance: float = 0.12  # per-channel gain × U(1 - w, 1 + w)
+    saturation: float = 0.3
+    gray_prob: float = 0.08
+    occlude_prob: float = 0.12  # a dark glasses-like band at the eyes, or a mask-like band over mouth and chin
 
 
 def _transforms(tf: Any, n: Any, src: int, out: int, spec: AugmentSpec, train: bool) -> Any:
@@ -61,13 +72,85 @@ def augment_batch(images: Any, out_size: int, spec: AugmentSpec, train: bool) ->
     if train:
         if spec.flip:
             x = tf.image.random_flip_left_right(x)
-        if spec.low_res_prob > 0:
-            x = _random_low_res(tf, x, out_size, spec)
-        b = tf.random.uniform([n, 1, 1, 1], -spec.brightness, spec.brightness)
-        cst = tf.random.uniform([n, 1, 1, 1], 1 - spec.contrast, 1 + spec.contrast)
-        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-        x = tf.clip_by_value((x - mean) * cst + mean + b, 0.0, 1.0)
+        x = _camera(tf, x, n, out_size, spec)
     return x * 2.0 - 1.0
+
+
+def _pick(tf: Any, n: Any, p: float) -> Any:
+    return tf.random.uniform([n, 1, 1, 1]) < p
+
+
+def _camera(tf: Any, x: Any, n: Any, out_size: int, spec: AugmentSpec) -> Any:
+    """Photometric and optical effects of real cameras, each on a random part of the batch; x in [0, 1]."""
+    if spec.occlude_prob > 0:
+        x = _occlude(tf, x, n, out_size, spec.occlude_prob)
+    if spec.blur_prob > 0:
+        x = tf.where(_pick(tf, n, spec.blur_prob), _blur(tf, x), x)
+    if spec.low_res_prob > 0:
+        x = _random_low_res(tf, x, out_size, spec)
+    # Colour: white balance (per-channel gains), saturation, brightness and contrast, then some grayscale.
+    gains = tf.random.uniform([n, 1, 1, 3], 1 - spec.white_balance, 1 + spec.white_balance)
+    x = x * gains
+    grey = tf.reduce_mean(x, axis=-1, keepdims=True)
+    sat = tf.random.uniform([n, 1, 1, 1], 1 - spec.saturation, 1 + spec.saturation)
+    x = grey + (x - grey) * sat
+    b = tf.random.uniform([n, 1, 1, 1], -spec.brightness, spec.brightness)
+    cst = tf.random.uniform([n, 1, 1, 1], 1 - spec.contrast, 1 + spec.contrast)
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = tf.clip_by_value((x - mean) * cst + mean + b, 0.0, 1.0)
+    x = tf.where(_pick(tf, n, spec.gray_prob), tf.repeat(tf.reduce_mean(x, -1, keepdims=True), 3, -1), x)
+    if spec.noise_prob > 0:
+        sigma = tf.random.uniform([n, 1, 1, 1], 0.0, spec.noise_max)
+        noisy = x + tf.random.normal(tf.shape(x)) * sigma
+        x = tf.clip_by_value(tf.where(_pick(tf, n, spec.noise_prob), noisy, x), 0.0, 1.0)
+    if spec.jpeg_prob > 0:
+        x = _jpeg(tf, x, n, spec)
+    return x
+
+
+def _blur(tf: Any, x: Any) -> Any:
+    """One random kernel per batch: Gaussian defocus (sigma 0.6-1.8 px) or a 3-7 px motion streak at a random angle."""
+    k = 7
+    r = tf.range(k, dtype=tf.float32) - (k - 1) / 2.0
+    sigma = tf.random.uniform([], 0.6, 1.8)
+    g = tf.exp(-(r**2) / (2 * sigma**2))
+    gauss = tf.tensordot(g, g, axes=0)
+    length = tf.random.uniform([], 1.5, 3.5)
+    theta = tf.random.uniform([], 0.0, math.pi)
+    yy, xx = tf.meshgrid(r, r, indexing="ij")
+    along = xx * tf.cos(theta) + yy * tf.sin(theta)
+    across = -xx * tf.sin(theta) + yy * tf.cos(theta)
+    motion = tf.cast((tf.abs(along) <= length) & (tf.abs(across) <= 0.5), tf.float32)
+    kern = tf.cond(tf.random.uniform([]) < 0.5, lambda: gauss, lambda: motion)
+    kern = kern / tf.reduce_sum(kern)
+    kern = tf.tile(kern[:, :, None, None], [1, 1, 3, 1])
+    padded = tf.pad(x, [[0, 0], [k // 2, k // 2], [k // 2, k // 2], [0, 0]], mode="SYMMETRIC")
+    return tf.nn.depthwise_conv2d(padded, kern, [1, 1, 1, 1], "VALID")
+
+
+def _jpeg(tf: Any, x: Any, n: Any, spec: AugmentSpec) -> Any:
+    pick = tf.random.uniform([n]) < spec.jpeg_prob
+
+    def one(args: Any) -> Any:
+        img, p = args
+        return tf.cond(p, lambda: tf.image.random_jpeg_quality(img, spec.jpeg_min, 95), lambda: img)
+
+    return tf.map_fn(one, (x, pick), fn_output_signature=tf.float32)
+
+
+def _occlude(tf: Any, x: Any, n: Any, size: int, p: float) -> Any:
+    """Glasses-like dark band across the eyes (rows ~30-45%) or a mask-like flat band over the lower face (>= 60%)."""
+    rows = tf.range(size, dtype=tf.float32)[None, :, None, None] / size
+    cols = tf.range(size, dtype=tf.float32)[None, None, :, None] / size
+    top = tf.random.uniform([n, 1, 1, 1], 0.28, 0.40)
+    glasses = (rows >= top) & (rows <= top + tf.random.uniform([n, 1, 1, 1], 0.08, 0.15)) & \
+        (cols >= 0.15) & (cols <= 0.85)
+    mtop = tf.random.uniform([n, 1, 1, 1], 0.58, 0.70)
+    mask = (rows >= mtop) & (cols >= 0.12) & (cols <= 0.88)
+    kind = tf.random.uniform([n, 1, 1, 1]) < 0.5
+    region = tf.where(kind, glasses, mask) & (tf.random.uniform([n, 1, 1, 1]) < p)
+    colour = tf.where(kind, tf.random.uniform([n, 1, 1, 1], 0.0, 0.15), tf.random.uniform([n, 1, 1, 3], 0.2, 1.0))
+    return tf.where(region, colour * tf.ones_like(x), x)
 
 
 def _random_low_res(tf: Any, x: Any, out_size: int, spec: AugmentSpec) -> Any:

@@ -55,11 +55,15 @@ def main(verbose: bool) -> None:
 
 
 @main.command("train")
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="UTKFace-style folder or CSV manifest.")
+@click.option("--data", required=True, multiple=True, type=click.Path(path_type=Path),
+              help="UTKFace-style folder or CSV manifest; repeat to train on several sources as one dataset.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory (checkpoints, model).")
 @click.option("--alpha", default=1.0, show_default=True, help="MobileNetV2 width multiplier.")
-@click.option("--input-size", default=64, show_default=True, help="Square input side in pixels.")
-@click.option("--epochs", default=24, show_default=True)
+@click.option("--input-size", default=96, show_default=True, help="Square input side in pixels.")
+@click.option("--epochs", default=12, show_default=True)
+@click.option("--crop-margin", default=0.025, show_default=True,
+              help="Per-side margin around the detector box (the device crop rule; quantize copies it).")
+@click.option("--dex/--no-dex", default=True, show_default=True, help="Also train a DEX age head (compared by verify).")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True, help="Peak learning rate (cosine schedule, warm-up).")
 @click.option("--seed", default=1337, show_default=True)
@@ -79,6 +83,7 @@ def train_cmd(**kw: Any) -> None:
 
     if kw["imagenet"] is not None and not Path(kw["imagenet"]).is_file():
         raise UsageError(f"--imagenet file not found: {kw['imagenet']}")
+    kw["data"] = list(kw["data"])
     path = _run(train, TrainConfig(**kw))
     click.echo(str(path))
 

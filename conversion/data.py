@@ -35,6 +35,8 @@ class Sample:
     age_group: int  # index into AGE_GROUPS, or MISSING
     gender: int  # index into GENDERS, or MISSING
     race: int  # index into RACES, or MISSING
+    source: str = ""  # dataset name (folder or manifest), for per-source sampling and reports
+    tight: bool = False  # a tight face chip with no context (UTKFace): the detector needs it padded
 
 
 @dataclass
@@ -77,7 +79,7 @@ def read_utkface_dir(root: Path) -> Dataset:
             ds.skipped[parsed] += 1
             log.debug("skipping %s: %s", p.name, parsed)
             continue
-        ds.samples.append(Sample(p, parsed.age, parsed.age_group, parsed.gender, parsed.race))
+        ds.samples.append(Sample(p, parsed.age, parsed.age_group, parsed.gender, parsed.race, source_name(root), True))
     if not ds.samples:
         raise DataError(f"no labelled images in {root} ({ds.report_skipped()})")
     return ds
@@ -142,10 +144,33 @@ def read_manifest(csv_path: Path) -> Dataset:
             if not p.is_file():
                 ds.skipped["missing file"] += 1
                 continue
-            ds.samples.append(Sample(p, age, group, gender, race))
+            ds.samples.append(Sample(p, age, group, gender, race, source_name(csv_path)))
     if not ds.samples:
         raise DataError(f"no usable rows in {csv_path} ({ds.report_skipped()})")
     return ds
+
+
+def source_name(path: Path) -> str:
+    """A short name for a dataset: the folder's name, or a manifest's folder name (`aaf/labels.csv` → `aaf`)."""
+    path = Path(path).resolve()
+    return path.parent.name if path.is_file() else path.name
+
+
+def read_sources(paths: list[Path]) -> Dataset:
+    """One dataset from several folders and manifests; each sample keeps its source's name."""
+    out = Dataset([])
+    names: list[str] = []
+    for p in paths:
+        ds = read_dataset(p)
+        name = ds.samples[0].source
+        if name in names:  # two sources with the same folder name stay apart in the reports
+            name = f"{name}{len(names)}"
+            ds.samples = [Sample(s.path, s.age, s.age_group, s.gender, s.race, name, s.tight) for s in ds.samples]
+        names.append(name)
+        out.samples.extend(ds.samples)
+        for reason, n in ds.skipped.items():
+            out.skipped[f"{name}: {reason}"] += n
+    return out
 
 
 def read_dataset(path: Path) -> Dataset:
@@ -209,12 +234,19 @@ class Arrays:
     split: np.ndarray  # str per sample
     paths: list[str]
     skipped: Counter[str]
+    source: np.ndarray | None = None  # str per sample: the dataset it came from
+    detected: np.ndarray | None = None  # bool per sample: crop cut from the detector's box (else the fallback box)
 
     def subset(self, which: str) -> Arrays:
-        m = self.split == which
+        return self.take(self.split == which)
+
+    def take(self, m: np.ndarray) -> Arrays:
+        """The samples selected by a boolean mask or an index array."""
+        idx = np.flatnonzero(m) if m.dtype == bool else m
         return Arrays(
-            self.images[m], self.age[m], self.age_group[m], self.gender[m], self.race[m], self.split[m],
-            [p for p, k in zip(self.paths, m) if k], self.skipped,
+            self.images[idx], self.age[idx], self.age_group[idx], self.gender[idx], self.race[idx], self.split[idx],
+            [self.paths[i] for i in idx], self.skipped,
+            None if self.source is None else self.source[idx], None if self.detected is None else self.detected[idx],
         )
 
     def __len__(self) -> int:

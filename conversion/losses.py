@@ -73,3 +73,20 @@ def masked_mae(name: str = "mae") -> Any:
 
     mae.__name__ = name
     return mae
+
+
+def dex_soft_ce(bins: int, sigma: float = 2.5) -> Any:
+    """DEX age: cross-entropy against a Gaussian over year bins centred on the true age; masked where age is missing."""
+    import tensorflow as tf
+
+    centres = tf.range(bins, dtype=tf.float32)[None, :]
+
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        y = tf.reshape(tf.cast(y_true, tf.float32), [-1, 1])
+        valid = tf.cast(tf.reshape(y, [-1]) >= 0, tf.float32)
+        t = tf.exp(-tf.square(centres - y) / (2 * sigma**2))
+        t = t / tf.reduce_sum(t, axis=-1, keepdims=True)
+        ce = -tf.reduce_sum(t * tf.math.log(tf.clip_by_value(y_pred, 1e-7, 1.0)), axis=-1)
+        return ce * valid
+
+    return loss

@@ -8,12 +8,16 @@ from conversion.labels import AGE_GROUPS, GENDERS, RACES
 
 HEADS: dict[str, int] = {"age": len(AGE_GROUPS), "gender": len(GENDERS), "race": len(RACES)}
 OUTPUT_NAMES: tuple[str, ...] = ("age", "age_years", "gender", "race")
+DEX_OUTPUTS: tuple[str, ...] = ("age_bins", "age_years_dex")  # optional DEX age: softmax over years, expectation
+AGE_BINS = 101  # DEX bins: 0, 1, ..., 100 years
 AGE_SCALE = 100.0  # age_years is regressed as years / AGE_SCALE, then scaled back inside the graph
 
 
-def build_model(alpha: float = 1.0, input_size: int = 64, dropout: float = 0.2) -> Any:
+def build_model(alpha: float = 1.0, input_size: int = 64, dropout: float = 0.2, dex: bool = False) -> Any:
     """MobileNetV2 backbone + softmax heads `age`, `gender`, `race` and a regression head `age_years` (years).
 
+    With `dex`, also DEX-style age (Rothe et al.): `age_bins`, a softmax over 0..100 years, and `age_years_dex`, its
+    expectation, computed in the graph so both estimates can be compared after int8 conversion.
     The input is float RGB normalised to [-1, 1] (the MobileNetV2 convention), shape (S, S, 3).
     """
     import keras
@@ -37,7 +41,17 @@ def build_model(alpha: float = 1.0, input_size: int = 64, dropout: float = 0.2) 
     unit = keras.layers.Dense(1, name="age_years_unit", kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3),
                               bias_initializer=keras.initializers.Constant(0.33))(hidden)
     out["age_years"] = keras.layers.Rescaling(AGE_SCALE, name="age_years")(unit)
-    return keras.Model(inp, {k: out[k] for k in OUTPUT_NAMES}, name=f"edge_attr_mnv2_{alpha}_{input_size}")
+    names = OUTPUT_NAMES
+    if dex:
+        import numpy as np
+
+        out["age_bins"] = keras.layers.Dense(AGE_BINS, activation="softmax", name="age_bins")(feat)
+        expect = keras.layers.Dense(1, use_bias=False, trainable=False, name="age_years_dex",
+                                    kernel_initializer=keras.initializers.Constant(
+                                        np.arange(AGE_BINS, dtype="float32").reshape(-1, 1)))
+        out["age_years_dex"] = expect(out["age_bins"])
+        names = OUTPUT_NAMES + DEX_OUTPUTS
+    return keras.Model(inp, {k: out[k] for k in names}, name=f"edge_attr_mnv2_{alpha}_{input_size}")
 
 
 def freeze_stem(model: Any, until: str = "block_3_expand") -> int:

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from conversion.data import DataError, content_sha256, load_chip, read_dataset, split_of
+from conversion.data import DataError
 from conversion.errors import ConversionError
 from conversion.labels import AGE_GROUP_MIN, HEAD_LABELS
-from conversion.preprocess import MEAN, STD, chip_to_input, stratified_sample
+from conversion.preprocess import MEAN, STD, stratified_sample
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +26,15 @@ QUANT_TYPES = ("int8", "uint8", "float16", "float32")  # int8/uint8: full-intege
 class QuantizeConfig:
     model: Path
     out: Path
-    calibration: Path | None = None
+    calibration: list[Path] = field(default_factory=list)
     quantization: str = "int8"
     samples: int = 300
     split: str = "train"  # which hash-split of the calibration data to draw from ("all" for a separate folder)
-    crop_frac: float = 0.80  # centre crop of dataset chips, as in training
-    crop_margin: float = 0.25  # per-side margin around the detector box on device (matches crop_frac framing)
+    crop_margin: float | None = None  # default: the trained model's own crop rule (model_meta.json beside it)
     seed: int = 0
+    cache_dir: Path | None = None  # detector-box cache shared with training
+    temperature_split: str | None = "val"  # fit per-head temperatures on this split (None: no calibration)
+    temperature_limit: int = 2000
     version: str = "1.0.0"
     name: str = "edge-agent-attributes"
     training: dict[str, Any] = field(default_factory=dict)
@@ -58,30 +60,59 @@ def load_keras(path: Path) -> Any:
     return model
 
 
-def calibration_inputs(cfg: QuantizeConfig, size: int) -> np.ndarray:
-    """Real face crops, preprocessed exactly as at inference, sampled across classes. Never random noise."""
-    if cfg.calibration is None:
+def crop_rule(cfg: QuantizeConfig) -> float:
+    """The crop margin the model was trained with. Given on the command line too, the two must agree."""
+    meta_path = Path(cfg.model).with_name("model_meta.json")
+    trained = json.loads(meta_path.read_text())["crop"]["margin"] if meta_path.is_file() else None
+    if trained is None and cfg.crop_margin is None:
+        raise ConversionError(f"{cfg.model}: no model_meta.json beside it (not from `edge-convert train`?); "
+                              "give --crop-margin, the per-side margin the model was trained with")
+    if trained is not None and cfg.crop_margin is not None and abs(trained - cfg.crop_margin) > 1e-9:
+        raise ConversionError(f"--crop-margin {cfg.crop_margin} differs from the margin the model was trained with "
+                              f"({trained}, {meta_path}); leave it out")
+    return float(trained if trained is not None else cfg.crop_margin)  # type: ignore[arg-type]
+
+
+def calibration_inputs(cfg: QuantizeConfig, size: int, margin: float) -> np.ndarray:
+    """Real face crops through the device path (detector box, the agent's crop), sampled across sources and classes.
+    Never random noise."""
+    from conversion.evalset import device_inputs, load_eval_set
+    from edge_agent.modelmeta import Preprocess
+
+    if not cfg.calibration:
         raise ConversionError("int8 quantization needs --calibration DIR|CSV of real face images")
-    ds = read_dataset(cfg.calibration)
-    pool = ds.samples
-    if cfg.split != "all":
-        pool = [s for s in pool if split_of(content_sha256(s.path)) == cfg.split]
-    picked = stratified_sample(pool, cfg.samples * 2, cfg.seed)
-    xs: list[np.ndarray] = []
-    bad = 0
-    for s in picked:
-        rgb = load_chip(s.path)
-        if rgb is None:
-            bad += 1
-            log.warning("calibration: skipping unreadable image %s", s.path)
-            continue
-        xs.append(chip_to_input(rgb, size, cfg.crop_frac))
-        if len(xs) >= cfg.samples:
-            break
-    if not xs:
-        raise ConversionError(f"calibration set is empty: no readable images in {cfg.calibration} (split {cfg.split}, {bad} unreadable)")
-    log.info("calibrating on %d real face crops (%d unreadable skipped; %s)", len(xs), bad, ds.report_skipped())
-    return np.stack(xs)
+    ev = load_eval_set(list(cfg.calibration), cfg.split, cfg.cache_dir)
+    picked = stratified_sample(ev.samples, cfg.samples, cfg.seed)
+    index = {id(s): i for i, s in enumerate(ev.samples)}
+    ev = ev.take([index[id(s)] for s in picked])
+    xs = device_inputs(ev, Preprocess(size, "RGB", MEAN, STD), margin)
+    log.info("calibrating on %d real face crops from %s (device crops, margin %.3f; %s)", len(xs),
+             ", ".join(sorted(set(ev.sources.tolist()))), margin,
+             ", ".join(f"{n} {k}" for k, n in ev.skipped.items()) or "nothing skipped")
+    return xs
+
+
+def fit_temperatures(cfg: QuantizeConfig, tflite: Path) -> dict[str, Any]:
+    """Per-head temperatures of the converted model on the validation split, through the device path."""
+    from conversion.calibration import fit_temperature, reliability
+    from conversion.evalset import device_inputs, load_eval_set
+    from conversion.verify import CLASS_HEADS, Predictor
+    from edge_agent.modelmeta import load_metadata
+
+    meta = load_metadata(tflite)
+    ev = load_eval_set(list(cfg.calibration), cfg.temperature_split or "val", cfg.cache_dir,
+                       limit=cfg.temperature_limit, seed=cfg.seed)
+    pred = Predictor(tflite).predict(device_inputs(ev, meta.preprocess, meta.crop.margin))
+    truth = ev.truth()
+    out: dict[str, Any] = {}
+    for h in CLASS_HEADS:
+        if h in pred:
+            t = fit_temperature(pred[h], truth[h])
+            out[h] = {"temperature": round(t, 4), "n": int((truth[h] >= 0).sum()),
+                      "ece_before": reliability(pred[h], truth[h])["ece"]}
+    log.info("temperatures fitted on %d %s images: %s", len(ev), cfg.temperature_split,
+             {h: v["temperature"] for h, v in out.items()})
+    return out
 
 
 def convert(model: Any, quantization: str, calib: np.ndarray | None) -> bytes:
@@ -106,7 +137,7 @@ def convert(model: Any, quantization: str, calib: np.ndarray | None) -> bytes:
     return bytes(conv.convert())
 
 
-def metadata(cfg: QuantizeConfig, size: int) -> dict[str, Any]:
+def metadata(cfg: QuantizeConfig, size: int, margin: float) -> dict[str, Any]:
     return {
         "name": cfg.name,
         "version": cfg.version,
@@ -114,9 +145,10 @@ def metadata(cfg: QuantizeConfig, size: int) -> dict[str, Any]:
         "architecture": {"backbone": "MobileNetV2", **cfg.training.get("architecture", {})},
         "input": {"size": size, "color": "RGB", "layout": "NHWC", "tensor": "image",
                   "normalization": {"mean": MEAN, "std": STD, "formula": "x = (pixel - mean) / std, then quantized with the input tensor's scale/zero point"}},
-        "crop": {"margin": cfg.crop_margin, "square": True, "alignment": "none",
-                 "reference": "square around the detector box centre, side = max(w, h) * (1 + 2 * margin), resized with area interpolation",
-                 "training_chip_crop_frac": cfg.crop_frac},
+        "crop": {"margin": margin, "square": True, "alignment": "none",
+                 "reference": "square around the detector box centre, side = max(w, h) * (1 + 2 * margin), resized "
+                              "with area interpolation (edge_agent.classify.preprocess.crop_face, also used in training)"},
+        "inference": {"flip": False},
         "heads": {
             "age": {"labels": list(HEAD_LABELS["age"]), "group_min_years": list(AGE_GROUP_MIN), "type": "softmax"},
             "age_years": {"type": "regression", "unit": "years"},
@@ -129,6 +161,12 @@ def metadata(cfg: QuantizeConfig, size: int) -> dict[str, Any]:
     }
 
 
+KNOWN_LICENCES = {
+    "utkface": "UTKFace (aligned & cropped): non-commercial research purposes only",
+    "aaf": "All-Age-Faces: no licence stated, research and evaluation use only",
+}
+
+
 def training_info(model_path: Path) -> dict[str, Any]:
     """Provenance from the run directory's train_summary.json, when the model came from `edge-convert train`."""
     summary = Path(model_path).with_name("train_summary.json")
@@ -136,13 +174,18 @@ def training_info(model_path: Path) -> dict[str, Any]:
         return {"data": {"dataset": "unknown", "license": "unknown"}}
     s = json.loads(summary.read_text())
     c = s.get("config", {})
-    data = {"dataset": Path(str(c.get("data", ""))).name or "unknown", "counts": s.get("counts", {}),
+    paths = c.get("data", [])
+    paths = paths if isinstance(paths, list) else [paths]
+    from conversion.data import source_name
+
+    names = [source_name(Path(p)) if Path(p).exists() else Path(p).name for p in paths]
+    data = {"dataset": ", ".join(names) or "unknown", "sources": names, "counts": s.get("counts", {}),
             "split_rule": s.get("split_rule"), "seed": c.get("seed"), "epochs": c.get("epochs"),
             "imagenet_init": bool(s.get("imagenet_seeded_layers")) or bool(s.get("init_from")),
-            "init_from": s.get("init_from")}
-    if data["dataset"].lower().startswith("utkface"):
-        data["dataset"] = "UTKFace (aligned & cropped)"
-        data["license"] = "UTKFace: non-commercial research purposes only; commercial deployments must retrain on data they hold rights to"
+            "init_from": s.get("init_from"), "seeded_from": c.get("imagenet")}
+    licences = [KNOWN_LICENCES[n.lower()] for n in names if n.lower() in KNOWN_LICENCES]
+    if licences:
+        data["license"] = "; ".join(licences) + ". Commercial deployments must retrain on data they hold rights to"
     return {"data": data, "architecture": {"alpha": c.get("alpha"), "input_size": c.get("input_size")}}
 
 
@@ -156,7 +199,8 @@ def quantize(cfg: QuantizeConfig) -> Path:
         raise ConversionError(f"--out must end in .tflite: {cfg.out}")
     model = load_keras(cfg.model)
     size = int(model.input.shape[1])
-    calib = calibration_inputs(cfg, size) if cfg.quantization in ("int8", "uint8") else None
+    margin = crop_rule(cfg)
+    calib = calibration_inputs(cfg, size, margin) if cfg.quantization in ("int8", "uint8") else None
     if not cfg.training:
         cfg.training = training_info(cfg.model)
     t0 = time.monotonic()
@@ -168,7 +212,15 @@ def quantize(cfg: QuantizeConfig) -> Path:
         raise ConversionError(f"conversion failed: {str(exc).strip().splitlines()[0]}") from exc
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     cfg.out.write_bytes(blob)
-    side = write_metadata(cfg.out, metadata(cfg, size))
+    raw = metadata(cfg, size, margin)
+    side = write_metadata(cfg.out, raw)
+    if cfg.temperature_split and cfg.calibration:
+        fitted = fit_temperatures(cfg, cfg.out)
+        for h, v in fitted.items():
+            raw["heads"][h]["temperature"] = v["temperature"]
+        raw["calibration"] = {"method": "temperature scaling, validation NLL", "split": cfg.temperature_split,
+                              "heads": fitted}
+        side = write_metadata(cfg.out, raw)
     log.info("wrote %s (%.2f MB, %s) and %s in %.0fs", cfg.out, len(blob) / 1e6, cfg.quantization, side.name,
              time.monotonic() - t0)
     return cfg.out

@@ -12,62 +12,66 @@ from typing import Any
 
 import numpy as np
 
+from collections import Counter
+
 from conversion.augment import AugmentSpec, augment_batch
-from conversion.data import Arrays, DataError, class_weights, load_arrays, read_dataset
+from conversion.crops import CONTEXT, build_arrays, chip_size
+from conversion.data import Arrays, DataError, class_weights, read_sources
 from conversion.labels import AGE_GROUPS, GENDERS, RACES
+from conversion.model import AGE_BINS
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainConfig:
-    data: Path
+    data: list[Path]  # folders (UTKFace naming) and CSV manifests, one dataset
     out: Path
     alpha: float = 1.0
-    input_size: int = 64
-    epochs: int = 24
+    input_size: int = 96
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 1337
-    imagenet: Path | None = None  # ImageNet MobileNetV2 1.0 TFLite to seed the backbone from (alpha 1.0 only)
+    imagenet: Path | None = None  # MobileNetV2 1.0 TFLite to seed the backbone from (alpha 1.0 only)
     cache_dir: Path | None = None
     max_samples: int | None = None  # for smoke runs
-    crop_frac: float = 0.80
+    crop_margin: float = 0.025  # per-side margin around the detector box: the device crop rule, stored in metadata
+    context: float = CONTEXT
     workers: int = 2
     init_from: Path | None = None  # warm start: copy weights from a trained .keras model (e.g. a longer schedule)
     freeze_stem: bool = True  # with ImageNet seeding: keep the stem's pretrained filters fixed (faster, as accurate)
-
-
-def cache_size(cfg: TrainConfig) -> int:
-    # Cache chips so that the centre crop is exactly input_size: resampling factor ~1, like inference.
-    return int(round(cfg.input_size / cfg.crop_frac))
+    dex: bool = True  # also train a DEX age head (softmax over years), compared with the regression head by verify
+    source_power: float = 0.5  # sources are drawn ∝ n^power: 0.5 keeps a small source from being drowned
 
 
 def load_training_arrays(cfg: TrainConfig) -> Arrays:
-    """Decode the dataset once and cache it as .npz keyed by data path, size and file list."""
-    ds = read_dataset(cfg.data)
+    """Detector boxes, then device-cut context chips, cached as .npz keyed by the file list and crop settings."""
+    ds = read_sources(list(cfg.data))
     if cfg.max_samples:
         rng = np.random.default_rng(cfg.seed)
         keep = sorted(rng.choice(len(ds.samples), size=min(cfg.max_samples, len(ds.samples)), replace=False))
         ds.samples = [ds.samples[i] for i in keep]
-    size = cache_size(cfg)
-    key = hashlib.sha256(("|".join(str(s.path) for s in ds.samples) + f"|{size}").encode()).hexdigest()[:16]
-    cache = (cfg.cache_dir / f"faces_{size}_{key}.npz") if cfg.cache_dir else None
+    size = chip_size(cfg.input_size, cfg.context)
+    tag = f"|{size}|{cfg.crop_margin}|{cfg.context}|v2"
+    key = hashlib.sha256(("|".join(str(s.path) for s in ds.samples) + tag).encode()).hexdigest()[:16]
+    cache = (cfg.cache_dir / f"chips_{size}_{key}.npz") if cfg.cache_dir else None
     if cache is not None and cache.is_file():
         z = np.load(cache, allow_pickle=False)
-        log.info("loaded %d decoded images from cache %s", len(z["age"]), cache)
-        from collections import Counter
-
+        log.info("loaded %d face chips from cache %s", len(z["age"]), cache)
         skipped = Counter(dict(json.loads(str(z["skipped"]))))
-        return Arrays(z["images"], z["age"], z["age_group"], z["gender"], z["race"], z["split"], list(z["paths"]), skipped)
+        return Arrays(z["images"], z["age"], z["age_group"], z["gender"], z["race"], z["split"], list(z["paths"]),
+                      skipped, z["source"], z["detected"])
     t0 = time.monotonic()
-    arr = load_arrays(ds, size, cfg.workers)
-    log.info("decoded %d images at %dpx in %.0fs; %s", len(arr), size, time.monotonic() - t0, _skipped_line(arr))
+    arr, counts = build_arrays(ds, cfg.input_size, cfg.crop_margin, cfg.cache_dir, cfg.workers, cfg.context)
+    log.info("cut %d face chips at %dpx in %.0fs; detector: %s; %s", len(arr), size, time.monotonic() - t0,
+             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), _skipped_line(arr))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, images=arr.images, age=arr.age, age_group=arr.age_group, gender=arr.gender, race=arr.race,
-                 split=arr.split, paths=np.array(arr.paths), skipped=json.dumps(dict(arr.skipped)))
+                 split=arr.split, paths=np.array(arr.paths), skipped=json.dumps(dict(arr.skipped)),
+                 source=arr.source, detected=arr.detected)
     return arr
 
 
@@ -77,23 +81,77 @@ def _skipped_line(arr: Arrays) -> str:
     return "skipped " + ", ".join(f"{n} {r}" for r, n in arr.skipped.most_common())
 
 
+def group_counts(arr: Arrays) -> dict[str, dict[str, dict[str, int]]]:
+    """Per source: labelled counts per age group, gender and race (the start-of-run report)."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    src = arr.source if arr.source is not None else np.full(len(arr), "data")
+    for name in sorted(set(src.tolist())):
+        m = src == name
+        out[name] = {
+            "age": {g: int(((arr.age_group == i) & m).sum()) for i, g in enumerate(AGE_GROUPS)},
+            "gender": {g: int(((arr.gender == i) & m).sum()) for i, g in enumerate(GENDERS)},
+            "race": {g: int(((arr.race == i) & m).sum()) for i, g in enumerate(RACES)},
+            "total": {"n": int(m.sum())},
+        }
+    return out
+
+
+def source_weights(arr: Arrays, power: float) -> dict[str, float]:
+    src = arr.source if arr.source is not None else np.full(len(arr), "data")
+    names, counts = np.unique(src, return_counts=True)
+    w = counts.astype(np.float64) ** power
+    return {str(n): float(v) for n, v in zip(names, w / w.sum())}
+
+
+def _labels(arr: Arrays) -> dict[str, np.ndarray]:
+    return {"age": arr.age_group, "age_years": arr.age, "gender": arr.gender, "race": arr.race,
+            "age_bins": arr.age, "age_years_dex": arr.age}
+
+
 def make_dataset(arr: Arrays, cfg: TrainConfig, train: bool) -> Any:
+    """Batches of augmented (train) or centre (eval: exactly the device crop) inputs with their label dict.
+
+    Training draws each sample's source with `source_weights` (∝ n^0.5), then a random sample of it, forever;
+    `fit` counts epochs in steps. Images stay in numpy and are gathered per batch (no 2 GB graph constant).
+    """
     import tensorflow as tf
 
-    spec = AugmentSpec(crop_frac=cfg.crop_frac)
-    labels = {"age": arr.age_group, "age_years": arr.age, "gender": arr.gender, "race": arr.race}
-    ds = tf.data.Dataset.from_tensor_slices((arr.images, labels))
+    spec = AugmentSpec(crop_frac=1.0 / cfg.context)
+    labels = _labels(arr)
+    src = arr.source if arr.source is not None else np.full(len(arr), "data")
     if train:
-        ds = ds.shuffle(min(len(arr), 20000), seed=cfg.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(cfg.batch_size, drop_remainder=train)
+        weights = source_weights(arr, cfg.source_power)
+        parts = [tf.data.Dataset.from_tensor_slices(np.flatnonzero(src == name).astype(np.int64))
+                 .shuffle(int((src == name).sum()), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
+                 for name in weights]
+        idx = tf.data.Dataset.sample_from_datasets(parts, list(weights.values()), seed=cfg.seed)
+        idx = idx.batch(cfg.batch_size, drop_remainder=True)
+    else:
+        idx = tf.data.Dataset.from_tensor_slices(np.arange(len(arr), dtype=np.int64)).batch(cfg.batch_size)
+    names = list(labels)
+    dtypes = [tf.uint8] + [tf.as_dtype(labels[k].dtype) for k in names]
+    chip = int(arr.images.shape[1])
+
+    def gather(i: np.ndarray) -> list[np.ndarray]:
+        return [arr.images[i]] + [labels[k][i] for k in names]
+
+    def fetch(i: Any) -> Any:
+        out = tf.numpy_function(gather, [i], dtypes)
+        out[0].set_shape([None, chip, chip, 3])
+        for t in out[1:]:
+            t.set_shape([None])
+        return out[0], dict(zip(names, out[1:]))
+
+    ds = idx.map(fetch, num_parallel_calls=2)
     ds = ds.map(lambda x, y: (augment_batch(x, cfg.input_size, spec, train), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(4)
 
 
 def compile_model(model: Any, arr: Arrays, cfg: TrainConfig, steps_per_epoch: int) -> None:
     import keras
 
     from conversion.losses import (
+        dex_soft_ce,
         masked_accuracy,
         masked_l1_years,
         masked_mae,
@@ -111,6 +169,13 @@ def compile_model(model: Any, arr: Arrays, cfg: TrainConfig, steps_per_epoch: in
         "race": weighted_soft_ce(smooth_targets(len(RACES)), race_w),
         "age_years": masked_l1_years(),
     }
+    weights = {"age": 1.0, "gender": 1.0, "race": 1.0, "age_years": 0.5}
+    metrics: dict[str, Any] = {"age": [masked_accuracy("acc")], "gender": [masked_accuracy("acc")],
+                               "race": [masked_accuracy("acc")], "age_years": [masked_mae("mae")]}
+    if cfg.dex:
+        losses.update({"age_bins": dex_soft_ce(AGE_BINS), "age_years_dex": masked_l1_years()})
+        weights.update({"age_bins": 0.25, "age_years_dex": 0.1})
+        metrics["age_years_dex"] = [masked_mae("mae")]
     total = steps_per_epoch * cfg.epochs
     warmup = min(steps_per_epoch, total // 10)
     sched = keras.optimizers.schedules.CosineDecay(
@@ -121,9 +186,8 @@ def compile_model(model: Any, arr: Arrays, cfg: TrainConfig, steps_per_epoch: in
         jit_compile=False,  # XLA on CPU made MobileNetV2 training ~9x slower here (8.0 vs 0.9 s/step)
         optimizer=keras.optimizers.AdamW(learning_rate=sched, weight_decay=cfg.weight_decay),
         loss=losses,
-        loss_weights={"age": 1.0, "gender": 1.0, "race": 1.0, "age_years": 0.5},
-        metrics={"age": [masked_accuracy("acc")], "gender": [masked_accuracy("acc")],
-                 "race": [masked_accuracy("acc")], "age_years": [masked_mae("mae")]},
+        loss_weights=weights,
+        metrics=metrics,
     )
     log.info("class weights race=%s age=%s", np.round(race_w, 2).tolist(), np.round(age_w, 2).tolist())
 
@@ -137,10 +201,28 @@ def seed_from_imagenet(model: Any, arr: Arrays, cfg: TrainConfig) -> dict[str, A
     train = arr.subset("train")
     rng = np.random.default_rng(cfg.seed)
     pick = rng.choice(len(train), size=min(512, len(train)), replace=False)
-    calib = next(iter(make_dataset(Arrays(train.images[pick], train.age[pick], train.age_group[pick],
-                                          train.gender[pick], train.race[pick], train.split[pick], [], train.skipped),
-                                   TrainConfig(**{**asdict(cfg), "batch_size": len(pick)}), train=False)))[0]
+    calib = next(iter(make_dataset(train.take(pick), TrainConfig(**{**asdict(cfg), "batch_size": len(pick)}),
+                                   train=False)))[0]
     return seed_backbone(backbone_of(model), cfg.imagenet, np.asarray(calib))
+
+
+RUN_META = "model_meta.json"  # beside model.keras: the crop rule and data the model was trained with
+
+
+def write_run_meta(cfg: TrainConfig, arr: Arrays, counts: dict[str, Any]) -> None:
+    """What quantize must reproduce (the crop rule) and what the card must state (the data), next to the model."""
+    meta = {
+        "crop": {"margin": cfg.crop_margin, "square": True, "alignment": "none", "context": cfg.context},
+        "input_size": cfg.input_size, "alpha": cfg.alpha,
+        "data": [str(p) for p in cfg.data],
+        "sources": sorted(set(arr.source.tolist())) if arr.source is not None else [],
+        "train_counts": counts,
+        "split_counts": {k: int((arr.split == k).sum()) for k in ("train", "val", "test")},
+        "detector_boxes": {"found": int(arr.detected.sum()) if arr.detected is not None else None, "total": len(arr)},
+        "seed": cfg.seed, "epochs": cfg.epochs, "dex": cfg.dex,
+        "imagenet": str(cfg.imagenet) if cfg.imagenet else None,
+    }
+    (cfg.out / RUN_META).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def train(cfg: TrainConfig) -> Path:
@@ -158,7 +240,13 @@ def train(cfg: TrainConfig) -> Path:
         raise DataError(f"too few images to train: {len(tr)} train / {len(va)} validation (batch {cfg.batch_size})")
     log.info("split: %d train, %d val, %d test (test is never read here); %s",
              len(tr), len(va), int((arr.split == "test").sum()), _skipped_line(arr))
-    model = build_model(cfg.alpha, cfg.input_size)
+    counts = group_counts(tr)
+    for name, c in counts.items():
+        log.info("train %s: %d images; age %s; gender %s; race %s", name, c["total"]["n"],
+                 c["age"], c["gender"], c["race"])
+    log.info("sources drawn with weights %s", {k: round(v, 3) for k, v in source_weights(tr, cfg.source_power).items()})
+    write_run_meta(cfg, arr, counts)
+    model = build_model(cfg.alpha, cfg.input_size, dex=cfg.dex)
     seeded = seed_from_imagenet(model, arr, cfg)["layers"] if cfg.imagenet and not cfg.init_from else 0
     if cfg.init_from:
         from conversion.quantize import load_keras
@@ -178,9 +266,10 @@ def train(cfg: TrainConfig) -> Path:
     ]
     t0 = time.monotonic()
     model.fit(make_dataset(tr, cfg, True), validation_data=make_dataset(va, cfg, False), epochs=cfg.epochs,
-              callbacks=callbacks, verbose=2)
+              steps_per_epoch=steps, callbacks=callbacks, verbose=2)
     summary = {
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        "config": {k: str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v
+                   for k, v in asdict(cfg).items()},
         "imagenet_seeded_layers": seeded,
         "init_from": str(cfg.init_from) if cfg.init_from else None,
         "counts": {"train": len(tr), "val": len(va), "test": int((arr.split == "test").sum())},

@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from conversion.data import MISSING, Sample, content_sha256, load_chip, read_dataset, split_of
+from conversion.data import MISSING, Sample
 from conversion.errors import ConversionError
 from conversion.labels import AGE_GROUPS, GENDERS, RACES
-from conversion.preprocess import chip_to_input
 
 log = logging.getLogger(__name__)
 CLASS_HEADS = {"age": AGE_GROUPS, "gender": GENDERS, "race": RACES}
@@ -23,13 +22,14 @@ CLASS_HEADS = {"age": AGE_GROUPS, "gender": GENDERS, "race": RACES}
 class VerifyConfig:
     float_model: Path
     quant_model: Path
-    data: Path
+    data: list[Path]
     report: Path | None = None
     split: str = "test"
     max_drop: float = 0.5  # points of accuracy the quantized model may lose per head before verify fails
-    crop_frac: float | None = None  # default: from the quantized model's metadata
     limit: int | None = None
     latency_runs: int = 300
+    cache_dir: Path | None = None  # the detector-box cache shared with training
+    sweep: bool = True  # framing sweep and test-time-flip check (one int8 pass per setting)
 
 
 class Predictor:
@@ -49,7 +49,7 @@ class Predictor:
                 self.tfl = AttributeModel(self.path, num_threads=1)
             except ModelLoadError as exc:
                 raise ConversionError(str(exc)) from None
-            self.heads = self.tfl.available_heads()
+            self.heads = tuple(self.tfl.outputs)  # every named output, DEX age included when present
             self.size = self.tfl.size
         elif self.path.suffix == ".keras":
             from conversion.quantize import load_keras
@@ -78,32 +78,6 @@ class Predictor:
             self.tfl.predict(x, self.heads)
             ts.append(time.perf_counter() - t0)
         return float(np.median(ts) * 1000.0)
-
-
-def load_eval_set(cfg: VerifyConfig, size: int, crop_frac: float) -> tuple[np.ndarray, list[Sample], dict[str, int]]:
-    ds = read_dataset(cfg.data)
-    samples = ds.samples
-    if cfg.split != "all":
-        samples = [s for s in samples if split_of(content_sha256(s.path)) == cfg.split]
-    if cfg.limit and len(samples) > cfg.limit:
-        # A seeded random subset: file order is sorted by label (UTKFace names start with the age), so a prefix is biased.
-        pick = np.random.default_rng(0).choice(len(samples), size=cfg.limit, replace=False)
-        samples = [samples[i] for i in sorted(pick)]
-    xs, kept, bad = [], [], 0
-    for s in samples:
-        rgb = load_chip(s.path)
-        if rgb is None:
-            bad += 1
-            log.warning("skipping unreadable image %s", s.path)
-            continue
-        xs.append(chip_to_input(rgb, size, crop_frac))
-        kept.append(s)
-    if not xs:
-        raise ConversionError(f"no readable images in {cfg.data} for split {cfg.split!r}")
-    skipped = dict(ds.skipped)
-    if bad:
-        skipped["unreadable image"] = bad
-    return np.stack(xs), kept, skipped
 
 
 def head_metrics(pred: dict[str, np.ndarray], samples: list[Sample]) -> dict[str, Any]:
@@ -137,6 +111,14 @@ def head_metrics(pred: dict[str, np.ndarray], samples: list[Sample]) -> dict[str
         m["gender_acc_by_race"] = per_race
         accs = [v["acc"] for v in per_race.values() if v["n"] >= 30]
         m["gender_race_gap"] = float(max(accs) - min(accs)) if accs else None
+        per_age = {}
+        for g, name in enumerate(AGE_GROUPS):
+            sel = (truth["age"] == g) & (truth["gender"] != MISSING)
+            if sel.any():
+                per_age[name] = {"n": int(sel.sum()),
+                                 "acc": float((pred["gender"].argmax(-1)[sel] == truth["gender"][sel]).mean())}
+        m["gender_acc_by_age"] = per_age
+    m["n"] = len(samples)
     return m
 
 
@@ -147,8 +129,66 @@ def agreement(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, f
     return out
 
 
+MARGINS = (-0.15, -0.10, -0.05, 0.0, 0.05, 0.10, 0.15, 0.20)
+SHIFTS = ((-0.1, 0.0), (0.1, 0.0), (0.0, -0.1), (0.0, 0.1))
+
+
+def calibration_report(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray],
+                       temps: dict[str, float]) -> dict[str, Any]:
+    """ECE and reliability bins per head, with the raw softmax and with the metadata's temperature."""
+    from conversion.calibration import apply_temperature, reliability
+
+    out: dict[str, Any] = {}
+    for h in CLASS_HEADS:
+        if h in pred:
+            t = temps.get(h, 1.0)
+            out[h] = {"temperature": t, "raw": reliability(pred[h], truth[h]),
+                      "calibrated": reliability(apply_temperature(pred[h], t), truth[h])}
+    return out
+
+
+def by_source(pred: dict[str, np.ndarray], ev: Any) -> dict[str, Any]:
+    src = ev.sources
+    return {name: head_metrics({h: v[src == name] for h, v in pred.items()}, ev.take(np.flatnonzero(src == name)).samples)
+            for name in sorted(set(src.tolist()))}
+
+
+def framing_sweep(qt: Predictor, ev: Any, pre: Any, margin: float) -> list[dict[str, Any]]:
+    """Each head's accuracy as the crop margin and the box position move the way detector boxes do."""
+    from conversion.evalset import device_inputs
+
+    rows = []
+    for m in MARGINS:
+        rows.append({"margin": m, "dx": 0.0, "dy": 0.0, **_accs(qt.predict(device_inputs(ev, pre, m)), ev)})
+    for dx, dy in SHIFTS:
+        rows.append({"margin": margin, "dx": dx, "dy": dy, **_accs(qt.predict(device_inputs(ev, pre, margin, dx=dx, dy=dy)), ev)})
+    return rows
+
+
+def _accs(pred: dict[str, np.ndarray], ev: Any) -> dict[str, Any]:
+    m = head_metrics(pred, ev.samples)
+    out = {k: m.get(k) for k in ("age_acc", "gender_acc", "race_acc", "age_mae")}
+    src = ev.sources
+    for name in sorted(set(src.tolist())):
+        sm = head_metrics({h: v[src == name] for h, v in pred.items()}, ev.take(np.flatnonzero(src == name)).samples)
+        out[name] = {k: sm.get(k) for k in ("age_acc", "gender_acc", "race_acc", "age_mae")}
+    return out
+
+
+def flip_gain(qt: Predictor, xs: np.ndarray, ev: Any, plain: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Accuracy with test-time flip (mean of face and mirror) against without: is it worth twice the cost?"""
+    mirrored = qt.predict(np.ascontiguousarray(xs[:, :, ::-1]))
+    both = {h: (plain[h] + mirrored[h]) / 2.0 for h in plain}
+    a, b = head_metrics(plain, ev.samples), head_metrics(both, ev.samples)
+    return {k: {"plain": a.get(k), "flip": b.get(k)} for k in ("age_acc", "gender_acc", "race_acc", "age_mae")}
+
+
 def verify(cfg: VerifyConfig) -> dict[str, Any]:
-    """Compute the report (and write it when cfg.report is set). `report["passed"]` is the release gate."""
+    """Compute the report (and write it when cfg.report is set). `report["passed"]` is the release gate.
+
+    Every figure goes through the device path: the agent's detector box, its crop function, then the model.
+    """
+    from conversion.evalset import device_inputs, load_eval_set
     from edge_agent.modelmeta import load_metadata
 
     fl, qt = Predictor(cfg.float_model), Predictor(cfg.quant_model)
@@ -157,26 +197,44 @@ def verify(cfg: VerifyConfig) -> dict[str, Any]:
     if fl.size != qt.size:
         raise ConversionError(f"input sizes differ: float {fl.size}px, quantized {qt.size}px")
     meta = load_metadata(cfg.quant_model)
-    crop_frac = cfg.crop_frac or float(meta.raw.get("crop", {}).get("training_chip_crop_frac", 0.8))
-    xs, samples, skipped = load_eval_set(cfg, qt.size, crop_frac)
-    log.info("verifying on %d images (split %s)", len(samples), cfg.split)
+    ev = load_eval_set(list(cfg.data), cfg.split, cfg.cache_dir, cfg.limit)
+    log.info("verifying on %d images (split %s, crop margin %.3f)", len(ev), cfg.split, meta.crop.margin)
+    xs = device_inputs(ev, meta.preprocess, meta.crop.margin)
     pf, pq = fl.predict(xs), qt.predict(xs)
-    mf, mq = head_metrics(pf, samples), head_metrics(pq, samples)
-    drops = {h: round((mf[f"{h}_acc"] - mq[f"{h}_acc"]) * 100, 3) for h in CLASS_HEADS if f"{h}_acc" in mq}
-    report = {
-        "float_model": str(cfg.float_model), "quant_model": str(cfg.quant_model), "data": str(cfg.data),
-        "split": cfg.split, "n_images": len(samples), "skipped": skipped,
+    mf, mq = head_metrics(pf, ev.samples), head_metrics(pq, ev.samples)
+    drops = {h: round((mf[f"{h}_acc"] - mq[f"{h}_acc"]) * 100, 3) for h in CLASS_HEADS
+             if mq.get(f"{h}_acc") is not None and mf.get(f"{h}_acc") is not None}
+    pd = qt.predict(device_inputs(ev, meta.preprocess, meta.crop.margin, dataset_crop=True))
+    report: dict[str, Any] = {
+        "float_model": str(cfg.float_model), "quant_model": str(cfg.quant_model),
+        "data": [str(p) for p in cfg.data], "split": cfg.split, "n_images": len(ev), "skipped": dict(ev.skipped),
+        "detector_found": int(ev.detected.sum()), "crop_margin": meta.crop.margin,
         "quantization": meta.quantization, "model_version": meta.version, "model_sha256": meta.sha256,
         "float": mf, "quant": mq, "agreement": agreement(pf, pq), "drop_points": drops,
+        "per_source": {"float": by_source(pf, ev), "quant": by_source(pq, ev), "quant_dataset_crop": by_source(pd, ev)},
+        "quant_dataset_crop": head_metrics(pd, ev.samples),
+        "calibration": calibration_report(pq, ev.truth(), meta.temperature),
         "size_bytes": {"float": Path(cfg.float_model).stat().st_size, "quant": Path(cfg.quant_model).stat().st_size},
         "latency_ms_median_1thread": {"float": fl.latency_ms(xs[0], cfg.latency_runs),
                                       "quant": qt.latency_ms(xs[0], cfg.latency_runs)},
         "runtime": __import__("edge_agent.runtime", fromlist=["runtime_version"]).runtime_version(),
         "max_drop_points": cfg.max_drop,
     }
+    if "age_years_dex" in pq:
+        report["dex"] = {"regression_mae": mq.get("age_mae"), "dex_mae": dex_mae(pq, ev.samples),
+                         "float_regression_mae": mf.get("age_mae"), "float_dex_mae": dex_mae(pf, ev.samples)}
+    if cfg.sweep:
+        report["framing"] = framing_sweep(qt, ev, meta.preprocess, meta.crop.margin)
+        report["flip"] = flip_gain(qt, xs, ev, pq)
     report["passed"] = all(d <= cfg.max_drop for d in drops.values())
     if cfg.report:
         from conversion.report import write_report
 
         write_report(report, cfg.report)
     return report
+
+
+def dex_mae(pred: dict[str, np.ndarray], samples: list[Sample]) -> float | None:
+    ya = np.array([s.age for s in samples], np.float64)
+    ok = ya >= 0
+    return float(np.abs(pred["age_years_dex"].reshape(-1)[ok] - ya[ok]).mean()) if ok.any() and "age_years_dex" in pred else None

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_ID = "edge-agent/model-metadata/1"
+SCHEMA_ID = "edge-agent/model-metadata/2"
+# Version 1 sidecars (no temperatures, no flip option) still load: every temperature is then 1.
+SCHEMA_IDS: tuple[str, ...] = ("edge-agent/model-metadata/1", SCHEMA_ID)
 # The heads the agent understands. A model must provide every enabled head under exactly this name.
 CLASS_HEADS: tuple[str, ...] = ("age", "gender", "race")
 REGRESSION_HEADS: tuple[str, ...] = ("age_years",)
@@ -52,6 +54,9 @@ class ModelMetadata:
     labels: dict[str, tuple[str, ...]]  # head -> labels in output order
     age_group_edges: tuple[int, ...]  # lower bound in years of each age group, same order as labels["age"]
     raw: dict[str, Any]
+    # Per-head softmax temperature fitted on validation (p ∝ p_model^(1/T)); 1.0 where none was fitted.
+    temperature: dict[str, float] = field(default_factory=dict)
+    flip: bool = False  # test-time flip: average the face and its mirror image
 
     @property
     def heads(self) -> tuple[str, ...]:
@@ -78,7 +83,7 @@ def _require(d: dict[str, Any], key: str, where: str) -> Any:
 
 def parse_metadata(raw: dict[str, Any], where: str = "") -> ModelMetadata:
     """Validate a metadata dict; raises MetadataError naming the first problem."""
-    if raw.get("schema") != SCHEMA_ID:
+    if raw.get("schema") not in SCHEMA_IDS:
         raise MetadataError(f"model metadata {where}: schema is {raw.get('schema')!r}, expected {SCHEMA_ID!r}")
     inp = _require(raw, "input", where)
     norm = _require(inp, "normalization", where)
@@ -112,6 +117,15 @@ def parse_metadata(raw: dict[str, Any], where: str = "") -> ModelMetadata:
         edges = tuple(int(e) for e in heads_raw["age"].get("group_min_years", []))
         if len(edges) != len(labels["age"]):
             raise MetadataError(f"model metadata {where}: heads.age.group_min_years must match heads.age.labels")
+    temps: dict[str, float] = {}
+    for head in labels:
+        t = heads_raw[head].get("temperature", 1.0)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.05 <= float(t) <= 20.0:
+            raise MetadataError(f"model metadata {where}: heads.{head}.temperature must be a number in 0.05-20, got {t!r}")
+        temps[head] = float(t)
+    flip = raw.get("inference", {}).get("flip", False)
+    if not isinstance(flip, bool):
+        raise MetadataError(f"model metadata {where}: inference.flip must be true or false, got {flip!r}")
     return ModelMetadata(
         name=str(_require(raw, "name", where)),
         version=str(_require(raw, "version", where)),
@@ -122,6 +136,8 @@ def parse_metadata(raw: dict[str, Any], where: str = "") -> ModelMetadata:
         labels=labels,
         age_group_edges=edges,
         raw=raw,
+        temperature=temps,
+        flip=flip,
     )
 
 

@@ -50,10 +50,10 @@ def _has_every_split(root: Path) -> bool:
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("conv")
     data = _face_chips(root / "faces")
-    cfg = TrainConfig(data=data, out=root / "run", alpha=0.35, input_size=32, epochs=1, batch_size=4, lr=1e-3,
+    cfg = TrainConfig(data=[data], out=root / "run", alpha=0.35, input_size=32, epochs=1, batch_size=4, lr=1e-3,
                       cache_dir=root / "cache")
     keras_path = train(cfg)
-    tfl = quantize(QuantizeConfig(model=keras_path, out=root / "attr_int8.tflite", calibration=data, split="all",
+    tfl = quantize(QuantizeConfig(model=keras_path, out=root / "attr_int8.tflite", calibration=[data], split="all", temperature_split="all",
                                   samples=12))
     return {"data": data, "keras": keras_path, "tflite": tfl, "root": root}
 
@@ -87,13 +87,28 @@ def test_heads_are_read_by_signature_name_with_tensor_quantization(tiny_run: dic
 
 
 def test_tiny_verify_writes_json_markdown_and_plots(tiny_run: dict[str, Path], tmp_path: Path) -> None:
-    rep = verify(VerifyConfig(float_model=tiny_run["keras"], quant_model=tiny_run["tflite"], data=tiny_run["data"],
+    rep = verify(VerifyConfig(float_model=tiny_run["keras"], quant_model=tiny_run["tflite"], data=[tiny_run["data"]],
                               report=tmp_path / "rep", split="all", latency_runs=5, max_drop=100))
     assert rep["n_images"] >= 12 and rep["passed"] is True
     assert 0 <= rep["agreement"]["gender"] <= 1
-    for name in ("report.json", "summary.md", "confusion_age.png", "confusion_race.png", "gender_by_race.png"):
+    for name in ("report.json", "summary.md", "confusion_age.png", "confusion_race.png", "gender_by_race.png",
+                 "framing_sweep.png", "reliability.png"):
         assert (tmp_path / "rep" / name).stat().st_size > 0
-    assert "gender accuracy" in (tmp_path / "rep" / "summary.md").read_text()
+    summary = (tmp_path / "rep" / "summary.md").read_text()
+    assert "gender accuracy" in summary and "Framing sweep" in summary and "Calibration" in summary
+
+
+def test_framing_sweep_covers_margins_and_box_shifts_on_a_tiny_model(tiny_run: dict[str, Path]) -> None:
+    from conversion.verify import MARGINS, SHIFTS
+
+    rep = verify(VerifyConfig(float_model=tiny_run["keras"], quant_model=tiny_run["tflite"], data=[tiny_run["data"]],
+                              split="all", latency_runs=2, max_drop=100))
+    rows = rep["framing"]
+    assert [r["margin"] for r in rows[: len(MARGINS)]] == list(MARGINS)
+    assert [(r["dx"], r["dy"]) for r in rows[len(MARGINS):]] == list(SHIFTS)
+    assert all(0.0 <= r["gender_acc"] <= 1.0 for r in rows)
+    assert rep["per_source"]["quant"]["faces"]["n"] == rep["n_images"]
+    assert set(rep["calibration"]) == {"age", "gender", "race"}
 
 
 def test_verify_gate_fails_when_quantization_loses_too_much(tiny_run: dict[str, Path]) -> None:
@@ -116,7 +131,7 @@ def test_quantize_refuses_an_empty_calibration_set(tiny_run: dict[str, Path], tm
     empty.mkdir()
     (empty / "30_0_0_20170101000000001.jpg.chip.jpg").write_bytes(b"")  # labelled, but not an image
     with pytest.raises(ConversionError, match="calibration set is empty"):
-        quantize(QuantizeConfig(model=tiny_run["keras"], out=tmp_path / "x.tflite", calibration=empty, split="all"))
+        quantize(QuantizeConfig(model=tiny_run["keras"], out=tmp_path / "x.tflite", calibration=[empty], split="all"))
 
 
 def test_quantize_refuses_a_model_without_the_expected_heads(tmp_path: Path) -> None:
@@ -169,7 +184,7 @@ def test_interrupted_training_resumes_at_the_next_epoch(tiny_run: dict[str, Path
 
     from conversion import progress
 
-    cfg = TrainConfig(data=tiny_run["data"], out=tmp_path / "run", alpha=0.35, input_size=32, epochs=2, batch_size=4,
+    cfg = TrainConfig(data=[tiny_run["data"]], out=tmp_path / "run", alpha=0.35, input_size=32, epochs=2, batch_size=4,
                       cache_dir=tiny_run["root"] / "cache")
     original = progress.EpochSummary.on_epoch_begin
 

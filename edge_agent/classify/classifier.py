@@ -18,6 +18,19 @@ log = logging.getLogger(__name__)
 ATTRIBUTE_HEADS: dict[str, tuple[str, ...]] = {"age": ("age", "age_years"), "gender": ("gender",), "race": ("race",)}
 
 
+def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Renormalised probabilities with the head's fitted temperature: softmax(log p / T), i.e. p^(1/T) / sum.
+
+    The model's softmax is over-confident (it was trained with hard-ish targets); T > 1, fitted on validation by the
+    toolchain, makes `p` mean what it says, which the `unknown` thresholds and per-visit averaging rely on.
+    """
+    p = np.clip(probs.astype(np.float64), 0.0, None)
+    if temperature != 1.0:
+        p = np.power(np.maximum(p, 1e-6), 1.0 / temperature)
+    total = p.sum()
+    return p / total if total > 0 else np.full(p.shape, 1.0 / p.size)
+
+
 class AttributeClassifier:
     """Loads the model once; classifies any number of faces per frame without reloading."""
 
@@ -47,17 +60,20 @@ class AttributeClassifier:
         """Classify an already-cropped face (size × size BGR)."""
         if not self.heads:
             return Attributes()
+        meta = self.model.meta
         t0 = time.perf_counter()
-        out = self.model.predict(to_input(crop_bgr, self.model.meta.preprocess), self.heads)
+        x = to_input(crop_bgr, meta.preprocess)
+        out = self.model.predict(x, self.heads)
+        if meta.flip:  # the metadata says the mirror image is worth its cost: average both
+            mirrored = self.model.predict(np.ascontiguousarray(x[:, ::-1]), self.heads)
+            out = {h: (out[h] + mirrored[h]) / 2.0 for h in out}
         self.latency_ms.append((time.perf_counter() - t0) * 1000.0)
-        labels = self.model.meta.labels
+        labels = meta.labels
 
         def head(name: str) -> HeadResult | None:
             if name not in out:
                 return None
-            p = np.clip(out[name].astype(np.float64), 0.0, None)
-            p = p / p.sum() if p.sum() > 0 else np.full(p.shape, 1.0 / p.size)
-            return HeadResult(labels[name], tuple(float(v) for v in p))
+            return HeadResult(labels[name], tuple(float(v) for v in calibrated(out[name], meta.temperature.get(name, 1.0))))
 
         years = float(out["age_years"][0]) if "age_years" in out else None
         return Attributes(age=head("age"), age_years=years, gender=head("gender"), race=head("race"))

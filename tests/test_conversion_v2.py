@@ -1,0 +1,194 @@
+"""Model v2 toolchain: several sources, masked losses, the detector-box cache, device-identical crops, calibration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")  # the toolchain extra: pip install '.[convert]'
+
+from conversion import boxes as boxes_mod  # noqa: E402
+from conversion.augment import AugmentSpec, augment_batch  # noqa: E402
+from conversion.calibration import apply_temperature, fit_temperature, reliability  # noqa: E402
+from conversion.crops import CONTEXT, build_arrays, chip_size, context_chip  # noqa: E402
+from conversion.data import MISSING, read_sources  # noqa: E402
+from conversion.losses import dex_soft_ce, weighted_soft_ce  # noqa: E402
+from edge_agent.classify import preprocess as device_preprocess  # noqa: E402
+from edge_agent.modelmeta import CropSpec  # noqa: E402
+from edge_agent.records import Box  # noqa: E402
+from tests.fixtures.media import astronaut_bgr  # noqa: E402
+
+FACE = Box(180.0, 60.0, 300.0, 200.0)  # roughly the astronaut's face in the 512x512 portrait
+
+
+def _write_sources(root: Path) -> tuple[Path, Path]:
+    """A UTKFace-style folder of chips and a CSV manifest of photos with context (no race column)."""
+    img = astronaut_bgr()
+    chips, photos = root / "chips", root / "photos"
+    chips.mkdir(parents=True)
+    photos.mkdir()
+    for i in range(4):
+        chip = cv2.resize(img[40 + i * 4 : 240 + i * 4, 150:350], (200, 200))
+        cv2.imwrite(str(chips / f"{30 + i}_{i % 2}_{i % 5}_2017010100{i:05d}.jpg.chip.jpg"), chip)
+    rows = ["path,age,gender"]
+    for i in range(3):
+        photo = cv2.resize(img[i * 8 : 400 + i * 8, 60:420], (180, 200))
+        cv2.imwrite(str(photos / f"p{i}.jpg"), photo)
+        rows.append(f"p{i}.jpg,{40 + i},female")
+    rows.append("missing.jpg,20,male")
+    (photos / "labels.csv").write_text("\n".join(rows) + "\n")
+    return chips, photos / "labels.csv"
+
+
+def test_a_folder_and_a_csv_make_one_dataset_with_their_sources(tmp_path: Path) -> None:
+    chips, csv_path = _write_sources(tmp_path)
+    ds = read_sources([chips, csv_path])
+    by_source = {s.source for s in ds.samples}
+    assert by_source == {"chips", "photos"}
+    assert sum(s.source == "chips" for s in ds.samples) == 4 and sum(s.source == "photos" for s in ds.samples) == 3
+    assert all(s.race == MISSING for s in ds.samples if s.source == "photos")  # no race column: masked, not imputed
+    assert all(s.tight for s in ds.samples if s.source == "chips") and not any(s.tight for s in ds.samples
+                                                                                if s.source == "photos")
+    assert ds.skipped["photos: missing file"] == 1
+
+
+def test_masked_head_contributes_no_gradient() -> None:
+    import keras
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, {"race": keras.layers.Dense(5, activation="softmax", name="race")(inp),
+                              "gender": keras.layers.Dense(2, activation="softmax", name="gender")(inp)})
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    race_loss = weighted_soft_ce(np.eye(5, dtype=np.float32), np.ones(5, np.float32))
+    dex_loss = dex_soft_ce(101)
+
+    def grads(y_race: np.ndarray) -> list[np.ndarray]:
+        with tf.GradientTape() as tape:
+            out = model(x)
+            loss = tf.reduce_mean(race_loss(tf.constant(y_race), out["race"]))
+        return [g.numpy() for g in tape.gradient(loss, model.get_layer("race").trainable_weights)]
+
+    assert all(np.all(g == 0) for g in grads(np.full(8, MISSING, np.int32)))  # no labels: no gradient at all
+    assert any(np.any(g != 0) for g in grads(np.arange(8, dtype=np.int32) % 5))  # labels: a real gradient
+    probs = tf.fill((3, 101), 1.0 / 101)
+    assert np.allclose(dex_loss(tf.constant([-1.0, -1.0, -1.0]), probs).numpy(), 0.0)
+    assert np.all(dex_loss(tf.constant([30.0, 5.0, 70.0]), probs).numpy() > 0)
+
+
+class CountingDetector:
+    """The agent's real detector, counting how often it runs (the cache must make reruns free)."""
+
+    def __init__(self) -> None:
+        self.inner, self.path, self.config_json = boxes_mod.default_detector()
+        self.calls = 0
+
+    def detect(self, img: np.ndarray) -> list:
+        self.calls += 1
+        return self.inner.detect(img)
+
+
+def test_detector_box_cache_hits_misses_and_invalidates(tmp_path: Path) -> None:
+    chips, csv_path = _write_sources(tmp_path)
+    ds = read_sources([chips, csv_path])
+    from conversion.data import content_sha256
+
+    items = [(content_sha256(s.path), s.path, s.tight) for s in ds.samples]
+    det = CountingDetector()
+    found, counts = boxes_mod.detect_boxes(items, tmp_path / "cache", det, det.path, det.config_json)
+    assert counts["detected"] == len(items) and det.calls >= len(items)
+    assert sum(fb is not None for fb in found.values()) >= len(items) - 1  # the real detector finds the face
+    assert counts["not found"] <= 1
+    calls = det.calls
+    again, counts2 = boxes_mod.detect_boxes(items, tmp_path / "cache", det, det.path, det.config_json)
+    assert det.calls == calls and counts2["cached"] == len(items)  # a hit runs nothing
+    assert again == found
+    # Another detector (different weights) or other settings: another key, so a miss that runs the detector again.
+    other = tmp_path / "other.tflite"
+    shutil.copyfile(det.path, other)
+    with open(other, "ab") as fh:
+        fh.write(b"\0")
+    assert boxes_mod.cache_key(other, det.config_json) != boxes_mod.cache_key(det.path, det.config_json)
+    assert boxes_mod.cache_key(det.path, det.config_json + " ") != boxes_mod.cache_key(det.path, det.config_json)
+    _, counts3 = boxes_mod.detect_boxes(items[:2], tmp_path / "cache", det, other, det.config_json)
+    assert counts3["detected"] == 2 and det.calls > calls
+    # A new image is a miss even with a warm cache.
+    new = chips / "50_1_1_20170101009999999.jpg.chip.jpg"
+    cv2.imwrite(str(new), cv2.resize(astronaut_bgr()[30:250, 160:380], (200, 200)))
+    _, counts4 = boxes_mod.detect_boxes([*items, (content_sha256(new), new, True)], tmp_path / "cache", det, det.path,
+                                        det.config_json)
+    assert counts4["cached"] == len(items) and counts4["detected"] == 1
+
+
+def test_training_crops_are_cut_by_the_device_crop_function() -> None:
+    # One implementation: the toolchain imports the agent's function, it does not have a copy.
+    from conversion import crops
+
+    assert crops.crop_face is device_preprocess.crop_face and crops.crop_box is device_preprocess.crop_box
+
+
+@pytest.mark.parametrize("margin", [-0.07, 0.025, 0.2])
+def test_training_crop_equals_the_device_crop_on_a_real_image(margin: float) -> None:
+    """Golden: the un-augmented training input (centre of the context chip) is the agent's crop of the same box."""
+    img = astronaut_bgr()
+    size = 64
+    device = device_preprocess.crop_face(img, FACE, CropSpec(margin, True, "none"), size).astype(np.float32)
+    chip = context_chip(img, FACE, margin, chip_size(size))
+    train_view = augment_batch(tf.constant(chip[None]), size, AugmentSpec(crop_frac=1 / CONTEXT), train=False)
+    train_px = (train_view.numpy()[0] + 1.0) * 127.5
+    diff = np.abs(train_px - device)
+    assert diff.mean() < 4.0 and np.percentile(diff, 99) < 40  # resampling differs by a few grey levels, not framing
+    # A framing error of even 5% of the box would show: compare against a shifted device crop.
+    off = device_preprocess.crop_face(img, FACE.translate(6, 0), CropSpec(margin, True, "none"), size)
+    assert np.abs(train_px - off.astype(np.float32)).mean() > diff.mean() * 1.5
+
+
+def test_augmentation_is_bounded_and_varies_framing() -> None:
+    img = astronaut_bgr()
+    chip = context_chip(img, FACE, 0.025, chip_size(48))
+    batch = tf.constant(np.repeat(chip[None], 16, axis=0))
+    out = augment_batch(batch, 48, AugmentSpec(crop_frac=1 / CONTEXT), train=True).numpy()
+    assert out.shape == (16, 48, 48, 3) and out.min() >= -1.0 and out.max() <= 1.0
+    assert np.std(out.reshape(16, -1).mean(axis=1)) > 0.005  # different crops, colours and effects per image
+
+
+def test_build_arrays_cuts_context_chips_from_detector_boxes(tmp_path: Path) -> None:
+    chips, csv_path = _write_sources(tmp_path)
+    arr, counts = build_arrays(read_sources([chips, csv_path]), 32, 0.025, tmp_path / "cache", workers=1)
+    assert arr.images.shape[1:] == (chip_size(32), chip_size(32), 3)
+    assert set(arr.source.tolist()) == {"chips", "photos"} and arr.detected.sum() >= len(arr) - 1
+    assert counts["chips: found on padded canvas"] + counts["chips: found as is"] == 4
+
+
+def test_temperature_fit_reduces_calibration_error_without_changing_argmax() -> None:
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = rng.integers(0, 2, n)
+    right = rng.random(n) < 0.8  # 80% accurate ...
+    pred = np.where(right, y, 1 - y)
+    p = np.full((n, 2), 0.02)
+    p[np.arange(n), pred] = 0.98  # ... but 98% sure: over-confident
+    t = fit_temperature(p, y)
+    assert t > 1.5
+    cal = apply_temperature(p, t)
+    assert (cal.argmax(1) == p.argmax(1)).all()
+    assert reliability(cal, y)["ece"] < 0.02 < reliability(p, y)["ece"]
+    assert fit_temperature(p, np.full(n, MISSING)) == 1.0
+
+
+def test_run_meta_carries_the_crop_rule_quantize_reads(tmp_path: Path) -> None:
+    from conversion.errors import ConversionError
+    from conversion.quantize import QuantizeConfig, crop_rule
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_meta.json").write_text(json.dumps({"crop": {"margin": 0.025}}))
+    assert crop_rule(QuantizeConfig(model=run / "model.keras", out=tmp_path / "m.tflite")) == 0.025
+    with pytest.raises(ConversionError, match="differs from the margin the model was trained with"):
+        crop_rule(QuantizeConfig(model=run / "model.keras", out=tmp_path / "m.tflite", crop_margin=0.25))
+    with pytest.raises(ConversionError, match="give --crop-margin"):
+        crop_rule(QuantizeConfig(model=tmp_path / "elsewhere.keras", out=tmp_path / "m.tflite"))
