@@ -138,6 +138,7 @@ class Face:
     pose: Pose | None = None
     face_px: float = 0.0  # face width in pixels (for the min-face-size rule)
     sharpness: float | None = None  # blur measure: Laplacian variance of the face as 32x32 grey; None: not measured
+    visible: float = 1.0  # fraction of the face's surroundings inside the frame (< 1: cut by the frame edge)
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,11 +238,21 @@ def assert_no_image_data(messages: list[Message], state_dir: Path) -> None:
             assert magic not in data, f"image bytes in {f}"
 
 
+# Today's cost model, for comparison: a full scan on every frame and a classification of every big-enough face.
+EVERY_FRAME = '[detector.schedule]\nmode = "every_frame"\n[tracking.sampling]\nmode = "every_frame"\n'
+
+
 # ---- tests ----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("schedule", ["", EVERY_FRAME], ids=["scheduled", "every-frame"])
 def test_demo_run_publishes_online_info_tracks_with_attributes_stats_and_sigterm_gives_offline(
-    tmp_path: Path, broker: Any, models_dir: Path, attribute_model: Path, running: list[subprocess.Popen[str]]
+    tmp_path: Path,
+    broker: Any,
+    models_dir: Path,
+    attribute_model: Path,
+    running: list[subprocess.Popen[str]],
+    schedule: str,
 ) -> None:
-    config, dev = write_config(tmp_path, broker, attributes_toml(attribute_model))
+    config, dev = write_config(tmp_path, broker, attributes_toml(attribute_model) + schedule)
     sub = Collector(broker.host, broker.port, f"edge-agent/{dev}/#")
     proc = start_agent(config, agent_env(models_dir))
     running.append(proc)

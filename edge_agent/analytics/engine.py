@@ -15,11 +15,11 @@ from edge_agent.analytics.audience import SCHEMA_AUDIENCE, AudienceMonitor
 from edge_agent.analytics.config import AnalyticsConfig
 from edge_agent.analytics.summary import SCHEMA_SUMMARY, IntervalSummarizer, ModelInfo
 from edge_agent.modelmeta import ModelMetadata
-from edge_agent.records import Face
+from edge_agent.records import Face, TrackHint
 from edge_agent.track.config import TrackerConfig
 from edge_agent.track.events import HeadSpec, TrackEnd, TrackEvent
 from edge_agent.track.payloads import SCHEMA_TRACKS, track_payload
-from edge_agent.track.tracker import Tracker
+from edge_agent.track.tracker import Classify, Tracker
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +57,16 @@ class CameraAnalytics:
         model = None if meta is None else ModelInfo.from_metadata(meta)
         return cls(tracking, analytics, spec, model)
 
-    def process(self, faces: Sequence[Face], ts: float, mono: float | None = None) -> list[AnalyticsMessage]:
+    def hints(self, t: float) -> list[TrackHint]:
+        """The tracks' predicted boxes at monotonic time `t`, for detection scheduling."""
+        return self.tracker.hints(t)
+
+    def process(
+        self, faces: Sequence[Face], ts: float, mono: float | None = None, classify: Classify | None = None
+    ) -> list[AnalyticsMessage]:
         """One analysed frame -> messages to publish (track events, maybe a summary, maybe an audience)."""
         out: list[AnalyticsMessage] = []
-        events = self.tracker.update(faces, ts, mono)
+        events = self.tracker.update(faces, ts, mono, classify)
         if self._analytics.summary.enabled:
             summary = self._summary.tick(ts, present=self.tracker.present_count())
             if summary is not None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from edge_agent.capture.worker import CameraWorker
     from edge_agent.classify import AttributeClassifier
     from edge_agent.detect.base import FaceDetector
+    from edge_agent.detect.region import RegionFinder
     from edge_agent.modelmeta import ModelMetadata
     from edge_agent.publish.mqtt import Publisher
 
@@ -72,6 +73,7 @@ class Agent:
         self._closers: list[tuple[str, Callable[[], None]]] = []
         self.publisher: Publisher | None = None
         self.detector: FaceDetector | None = None
+        self.region: RegionFinder | None = None
         self.classifier: AttributeClassifier | None = None
         self.meta: ModelMetadata | None = None
         self.sink = Sink(None, print_events)
@@ -87,6 +89,9 @@ class Agent:
             raise ConfigError(f"agent.state_dir = '{sdir}': cannot create it ({exc.strerror})") from None
         self.detector = detector = builders.detector(self.cfg.detector)
         self._closers.append(("detector", detector.close))
+        self.region = region = builders.region_finder(self.cfg.detector)
+        if region is not None:
+            self._closers.append(("region search", region.close))
         self.classifier, self.meta = builders.classifier(self.cfg.attributes)
         # the classifier may be replaced by a reload, so the closer reads the attribute at teardown
         self._closers.append(("classifier", lambda: self.classifier.close() if self.classifier else None))
@@ -107,8 +112,15 @@ class Agent:
             cam.id, self.cfg.tracking, self.cfg.analytics, self.meta, self.cfg.attributes.enabled()
         )
         stages = CameraStages(detector, self.classifier, analytics, builders.pose_fn())
+        guide = builders.guided_detector(self.cfg.detector, cam, detector, self.region)
         runner = CameraRunner(
-            cam.id, worker, stages, self.timings, self.sink.send, unhealthy_after_s=self.cfg.agent.watchdog_stall_s
+            cam.id,
+            worker,
+            stages,
+            self.timings,
+            self.sink.send,
+            unhealthy_after_s=self.cfg.agent.watchdog_stall_s,
+            guide=guide,
         )
         self.runners.append(runner)
         self.workers[cam.id] = worker

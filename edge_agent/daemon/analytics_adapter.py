@@ -9,8 +9,9 @@ from edge_agent.analytics.config import AnalyticsConfig
 from edge_agent.analytics.engine import AnalyticsMessage, CameraAnalytics
 from edge_agent.daemon.sinks import Outgoing
 from edge_agent.modelmeta import ModelMetadata
-from edge_agent.records import Face, Frame
+from edge_agent.records import Face, Frame, TrackHint
 from edge_agent.track.config import TrackerConfig
+from edge_agent.track.tracker import Classify
 
 
 class AnalyticsAdapter:
@@ -31,9 +32,12 @@ class AnalyticsAdapter:
     def _wrap(self, messages: Sequence[AnalyticsMessage]) -> list[Outgoing]:
         return [Outgoing(f"cameras/{self.camera_id}/{m.topic}", m.payload, m.schema, self.camera_id) for m in messages]
 
-    def update(self, faces: list[Face], frame: Frame) -> list[Outgoing]:
+    def hints(self, t: float) -> list[TrackHint]:
+        return self.engine.hints(t)
+
+    def update(self, faces: list[Face], frame: Frame, classify: Classify | None = None) -> list[Outgoing]:
         self._last_ts = frame.ts
-        return self._wrap(self.engine.process(faces, frame.ts, frame.mono))
+        return self._wrap(self.engine.process(faces, frame.ts, frame.mono, classify))
 
     def flush(self, reason: str) -> list[Outgoing]:
         """End every open visit (shutdown, pause, reload), with the partial summary and an empty audience."""

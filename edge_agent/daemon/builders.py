@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from edge_agent.daemon.camera import PoseFn
     from edge_agent.detect.base import FaceDetector
     from edge_agent.detect.config import DetectorConfig
+    from edge_agent.detect.guided import GuidedDetector
+    from edge_agent.detect.region import RegionFinder
     from edge_agent.modelmeta import ModelMetadata
     from edge_agent.publish.config import MqttConfig, OutboxConfig
     from edge_agent.publish.mqtt import Publisher
@@ -35,6 +37,27 @@ def detector(cfg: DetectorConfig) -> FaceDetector:
     from edge_agent.detect.base import create_detector
 
     return create_detector(cfg)
+
+
+def region_finder(cfg: DetectorConfig) -> RegionFinder | None:
+    """The short-range interpreter for region searches (shared by the cameras); None when every frame is scanned."""
+    if cfg.schedule.mode == "every_frame":
+        return None
+    from edge_agent.detect.region import RegionFinder
+
+    return RegionFinder(cfg)
+
+
+def guided_detector(
+    cfg: DetectorConfig, cam: CameraConfig, full: FaceDetector, region: RegionFinder | None
+) -> GuidedDetector | None:
+    """Per-camera detection scheduling over the shared interpreters; None for a folder of independent photos."""
+    from edge_agent.detect.guided import GuidedDetector
+
+    source = cam.source
+    if source.type == "folder" and not getattr(source, "sequence", False):
+        return None  # no scene to follow: every photo gets a full scan and every face a classification
+    return GuidedDetector(cfg.schedule, full, region)
 
 
 def classifier(cfg: AttributesConfig) -> tuple[AttributeClassifier | None, ModelMetadata | None]:

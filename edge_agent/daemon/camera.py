@@ -1,4 +1,9 @@
-"""Per-camera processing: detect → classify (enabled heads) → pose → track/analytics → outgoing messages.
+"""Per-camera processing: detect → pose → track/analytics (classifying the faces it samples) → outgoing messages.
+
+With a `GuidedDetector` (the default) detection is scheduled per frame: full scans at a cadence and on motion,
+region searches around known faces in between, nothing on a still empty scene; the tracker's sampler decides
+which faces are classified. Without one (folders of independent photos) every frame gets a full scan and every
+face a classification.
 
 The frame loop never stops for one frame. What it catches it sorts by type: a `DetectError` is an unusable frame
 (bad input: counted as `frames_bad`), anything else is a programming or runtime error (counted as `errors`, logged
@@ -20,10 +25,13 @@ import numpy as np
 from edge_agent.daemon.sinks import Outgoing
 from edge_agent.daemon.stats import LatencyWindow, Percentiles, RunnerSnapshot
 from edge_agent.detect.base import DetectError, FaceDetector
-from edge_agent.records import Attributes, Detection, Face, Frame, Pose
+from edge_agent.records import Attributes, Detection, Face, Frame, Pose, TrackHint
+from edge_agent.track.sampling import laplacian_variance, visible_fraction
 
 if TYPE_CHECKING:
     from edge_agent.capture.status import CameraStatus, CaptureSnapshot
+    from edge_agent.detect.guided import GuidedDetector
+    from edge_agent.track.tracker import Classify
 
 log = logging.getLogger(__name__)
 _LOG_EVERY_S = 30.0  # rate limit for repeated per-frame log lines of one kind
@@ -62,11 +70,21 @@ class AnalyticsStage(Protocol):
     def flush(self, reason: str) -> list[Outgoing]: ...
 
 
+class GuidedAnalyticsStage(AnalyticsStage, Protocol):
+    """Analytics that also guide detection (track hints) and sample classifications (AnalyticsAdapter)."""
+
+    def hints(self, t: float) -> list[TrackHint]: ...
+
+    def update(self, faces: list[Face], frame: Frame, classify: Classify | None = None) -> list[Outgoing]: ...
+
+
 class Timings:
     """Latency windows shared by all cameras (one detector and one classifier serve them all)."""
 
     def __init__(self) -> None:
-        self.detect = LatencyWindow()
+        self.detect = LatencyWindow()  # per frame a detector ran on (a full scan or region searches)
+        self.full_scan = LatencyWindow()
+        self.region_search = LatencyWindow()  # per frame with region searches
         self.classify = LatencyWindow()  # per frame with faces
         self.classify_face = LatencyWindow()  # per face
         self.pose = LatencyWindow()
@@ -124,6 +142,7 @@ class CameraRunner:
         timings: Timings,
         send: Callable[[Outgoing], None],
         unhealthy_after_s: float = 10.0,
+        guide: GuidedDetector | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.feed = feed
@@ -131,6 +150,8 @@ class CameraRunner:
         self.timings = timings
         self.send = send
         self.unhealthy_after_s = unhealthy_after_s
+        self.guide = guide
+        self.classified_total = 0
         self.processed_total = 0
         self.faces_total = 0
         self.paused_total = 0
@@ -172,6 +193,57 @@ class CameraRunner:
 
     def process(self, frame: Frame) -> None:
         """Run every stage on one frame and send what the analytics produce (stage errors propagate)."""
+        if self.guide is None:
+            self._process_every_frame(frame)
+        else:
+            self._process_guided(frame, self.guide)
+
+    def _process_guided(self, frame: Frame, guide: GuidedDetector) -> None:
+        """Scheduled detection; the tracker's sampler picks the faces to classify (through `classify`)."""
+        st = self.stages
+        analytics: GuidedAnalyticsStage = st.analytics  # type: ignore[assignment]
+        t0 = time.perf_counter()
+        look = guide.detect(frame.image, frame.mono, analytics.hints(frame.mono))
+        t1 = time.perf_counter()
+        faces = [self._face(frame.image, det) for det in look.detections]
+        t2 = time.perf_counter()
+        spent = [0.0, 0]  # classification seconds and faces, measured inside the callback
+
+        def classify(batch: Sequence[Face]) -> Sequence[Attributes]:
+            c0 = time.perf_counter()
+            assert st.classifier is not None
+            out = st.classifier.classify(frame.image, [f.detection for f in batch])
+            spent[0] += time.perf_counter() - c0
+            spent[1] += len(batch)
+            return out
+
+        messages = analytics.update(faces, frame, classify if st.classifier is not None else None)
+        t3 = time.perf_counter()
+        for msg in messages:
+            self.send(msg)
+        t4 = time.perf_counter()
+        tm = self.timings
+        if look.ran:
+            tm.detect.add_ms((t1 - t0) * 1e3)
+            (tm.full_scan if look.plan.full else tm.region_search).add_ms((t1 - t0) * 1e3)
+        if spent[1]:
+            tm.classify.add_ms(spent[0] * 1e3)
+            tm.classify_face.add_ms(spent[0] * 1e3 / int(spent[1]))
+        self.classified_total += int(spent[1])
+        tm.pose.add_ms((t2 - t1) * 1e3)
+        tm.analytics.add_ms((t3 - t2 - spent[0]) * 1e3)
+        self._finish(frame, len(faces), t0, t3, t4, bool(messages))
+
+    def _face(self, image: np.ndarray, det: Detection) -> Face:
+        """The detection with its pose (computed once, here) and its blur measure, for the sampler."""
+        pose_fn = self.stages.pose_fn
+        pose = pose_fn(det.keypoints) if pose_fn is not None else None
+        h, w = image.shape[:2]
+        return Face(
+            det, None, pose, det.box.width, laplacian_variance(image, det.box), visible_fraction(det.box, w, h)
+        )
+
+    def _process_every_frame(self, frame: Frame) -> None:
         st = self.stages
         t0 = time.perf_counter()
         detections = st.detector.detect(frame.image)
@@ -205,8 +277,14 @@ class CameraRunner:
             tm.classify_face.add_ms((t[2] - t[1]) * 1e3 / n_faces)
         tm.pose.add_ms((t[3] - t[2]) * 1e3)
         tm.analytics.add_ms((t[4] - t[3]) * 1e3)
-        tm.publish.add_ms((t[5] - t[4]) * 1e3)
-        tm.total.add_ms((t[5] - t[0]) * 1e3)
+        if n_faces and self.stages.classifier is not None:
+            self.classified_total += n_faces
+        self._finish(frame, n_faces, t[0], t[4], t[5], sent)
+
+    def _finish(self, frame: Frame, n_faces: int, t_start: float, t_sent: float, t_end: float, sent: bool) -> None:
+        tm = self.timings
+        tm.publish.add_ms((t_end - t_sent) * 1e3)
+        tm.total.add_ms((t_end - t_start) * 1e3)
         if sent:
             tm.capture_to_publish.add_ms((time.monotonic() - frame.mono) * 1e3)
         self.processed_total += 1
@@ -229,11 +307,15 @@ class CameraRunner:
             errors=sum(self.errors.counts.values()),
             errors_by_type=tuple(sorted(self.errors.counts.items())),
             healthy=self.healthy(now),
+            classified=self.classified_total,
+            detection=self.guide.stats() if self.guide is not None else None,
         )
 
     def reconfigure(self, classifier: Classifier | None, analytics: AnalyticsStage) -> None:
         """Swap the classifier and analytics live: open visits end first (reason "reload") under the old ones."""
         self.flush("reload")
+        if self.guide is not None:
+            self.guide.reset()  # the new tracker starts empty: the next frame gets a full scan
         self.stages = CameraStages(self.stages.detector, classifier, analytics, self.stages.pose_fn)
 
     def flush(self, reason: str) -> None:

@@ -21,6 +21,7 @@ from edge_agent.procstats import rss_mb
 
 if TYPE_CHECKING:
     from edge_agent.capture.status import CaptureSnapshot
+    from edge_agent.detect.guided import ScheduleStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,8 @@ class RunnerSnapshot:
     errors: int  # frames that failed with an unexpected error: a bug or a broken stage
     errors_by_type: tuple[tuple[str, int], ...] = ()
     healthy: bool = True
+    classified: int = 0  # faces classified (the sampler's picks)
+    detection: ScheduleStats | None = None  # scheduled detection; None: a full scan on every frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,32 @@ def camera_stats(cur: RunnerSnapshot, prev: RunnerSnapshot | None, elapsed_s: fl
         "frames_bad": cap.bad + cur.bad,
         "errors": cur.errors,
         "reopens": cap.reopens,
+        "detection": detection_stats(cur, prev, elapsed),
     }
+
+
+def detection_stats(cur: RunnerSnapshot, prev: RunnerSnapshot | None, elapsed: float) -> dict[str, Any]:
+    """Where detection and classification time went: per-second rates over the interval, and totals."""
+    d, p = cur.detection, prev.detection if prev is not None else None
+    full = d.full_scans if d is not None else cur.processed  # no scheduling: a full scan per analysed frame
+    totals = {
+        "full_scans": full,
+        "region_searches": d.region_searches if d is not None else 0,
+        "still_frames": d.still_frames if d is not None else 0,
+        "classifications": cur.classified,
+    }
+    before = {
+        "full_scans": (p.full_scans if p is not None else prev.processed if prev is not None else 0),
+        "region_searches": p.region_searches if p is not None else 0,
+        "still_frames": p.still_frames if p is not None else 0,
+        "classifications": prev.classified if prev is not None else 0,
+    }
+    out: dict[str, Any] = {k + "_per_s": round(max(0, v - before[k]) / elapsed, 2) for k, v in totals.items()}
+    out.update(totals)
+    if d is not None:
+        out["region_misses"] = d.region_misses
+        out["full_scans_by_reason"] = dict(d.full_by_reason)
+    return out
 
 
 def stats_payload(cur: StatsSnapshot, prev: StatsSnapshot | None, started: ProcessSnapshot) -> dict[str, Any]:

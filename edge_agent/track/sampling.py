@@ -58,11 +58,21 @@ def face_sharpness(image_bgr: np.ndarray, box: Box, ref: float) -> float:
     return sharpness_score(laplacian_variance(image_bgr, box), ref) or 0.0
 
 
+def visible_fraction(box: Box, width: int, height: int, margin: float = 0.25) -> float:
+    """Fraction of the square around the face (the classifier's crop, roughly) that lies inside the frame."""
+    sq = box.expand_square(margin)
+    inside = sq.clip(width, height).area
+    return inside / sq.area if sq.area > 0 else 0.0
+
+
 def face_quality(face: Face, full_weight_px: float, sharp_ref: float) -> float:
-    """Quality of one face sample, 0-1: score x size x frontality, times sharpness when it was measured."""
+    """Quality of one face sample, 0-1: score x size x frontality x in-frame fraction, x sharpness if measured.
+
+    A face cut by the frame edge is classified on replicated border pixels, so it ranks low (squared fraction).
+    """
     face_px = face.face_px if face.face_px > 0 else face.detection.box.width
     sharp = sharpness_score(face.sharpness, sharp_ref)
-    return sample_weight(face.detection.score, face_px, face.pose, full_weight_px, sharp)
+    return sample_weight(face.detection.score, face_px, face.pose, full_weight_px, sharp) * face.visible**2
 
 
 @dataclass(slots=True)
@@ -137,7 +147,7 @@ class AttributeSampler:
     def confident(self, est: AttributeEstimate) -> bool:
         """Every enabled head has a label whose aggregated probability clears its threshold by `stop_margin`."""
         if est.minor:
-            return True  # a minor is reported as a count only: more samples cannot add anything
+            return False  # the minor rule guards privacy: it gets every sample it may have, never an early stop
         heads = [(name, h) for name in ("age", "gender", "race") if (h := getattr(est, name)) is not None]
         if not heads:
             return False
