@@ -137,7 +137,7 @@ def discovery_configs(cfg: AgentConfig, device_id: str) -> dict[str, dict[str, A
             "payload_not_available": "offline",
         }
     ]
-    expire = round(ha.summary_expiry_intervals * cfg.analytics.interval_s) if ha.summary_expiry_intervals else 0
+    expire = round(ha.summary_expiry_intervals * cfg.analytics.summary.interval_s) if ha.summary_expiry_intervals else 0
     out: dict[str, dict[str, Any]] = {}
     for cam in (c.id for c in cfg.cameras if c.enabled):
         for ent in ENTITIES:
