@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from edge_agent.commands import CommandQueue, execute, parse_command
+from edge_agent.commands import CommandQueue, TokenBucket, execute, parse_command
+from edge_agent.publish.incoming import Incoming
 
 
 class FakeAgent:
@@ -74,10 +75,10 @@ def test_oversize_payload_is_refused() -> None:
 
 def test_queue_drains_in_order_and_publishes_each_result_on_its_result_topic() -> None:
     q = CommandQueue()
-    q.on_message("cmd/pause", b'{"id": 1}')
-    q.on_message("cmd/pause/result", b"{}")  # our own result echoed back by the broker: ignored
-    q.on_message("cmd/nope", b"")
-    q.on_message("cmd/resume", b'{"id": 2}')
+    q.on_message(Incoming("cmd/pause", b'{"id": 1}', False))
+    q.on_message(Incoming("cmd/pause/result", b"{}", False))  # our own result echoed back by the broker: ignored
+    q.on_message(Incoming("cmd/nope", b"{}", False))
+    q.on_message(Incoming("cmd/resume", b'{"id": 2}', False))
     sent: list[tuple[str, dict[str, Any]]] = []
     agent = FakeAgent()
     assert q.drain(agent, lambda topic, payload: sent.append((topic, payload))) == 3  # type: ignore[arg-type]
@@ -90,7 +91,7 @@ def test_queue_drains_in_order_and_publishes_each_result_on_its_result_topic() -
 def test_full_queue_drops_the_oldest_and_counts_it() -> None:
     q = CommandQueue(maxsize=2)
     for i in range(5):
-        q.on_message("cmd/status", json.dumps({"id": i}).encode())
+        q.on_message(Incoming("cmd/status", json.dumps({"id": i}).encode(), False))
     sent: list[dict[str, Any]] = []
     q.drain(FakeAgent(), lambda _t, p: sent.append(p))  # type: ignore[arg-type]
     assert [p["request_id"] for p in sent] == ["3", "4"] and q.dropped == 3 and q.received == 5
@@ -99,3 +100,35 @@ def test_full_queue_drops_the_oldest_and_counts_it() -> None:
 def test_msg_id_is_echoed_when_the_request_has_no_id() -> None:
     cmd = parse_command("cmd/status", b'{"msg_id": "5f1c"}')
     assert cmd is not None and execute(cmd, FakeAgent())["request_id"] == "5f1c"  # type: ignore[arg-type]
+
+
+def test_retained_and_empty_messages_are_not_commands_and_are_counted() -> None:
+    q = CommandQueue()
+    q.on_message(Incoming("cmd/pause", b'{"id": "old"}', True))  # a retained request replayed on subscribe
+    q.on_message(Incoming("cmd/pause", b"", False))  # how a retained request is cleared
+    q.on_message(Incoming("cmd/pause", b"  ", True))
+    agent = FakeAgent()
+    assert q.drain(agent, lambda _t, _p: None) == 0  # type: ignore[arg-type]
+    assert agent.calls == []
+    assert q.stats()["ignored"] == {"retained": 2, "empty": 1} and q.stats()["received"] == 3
+
+
+def test_deeply_nested_json_gets_a_malformed_error_result() -> None:
+    cmd = parse_command("cmd/status", b"[" * 5000 + b"]" * 5000)  # within the size limit
+    assert cmd is not None and cmd.code == "malformed" and "nested" in (cmd.error or "")
+    result = execute(cmd, FakeAgent())  # type: ignore[arg-type]
+    assert result["ok"] is False and result["code"] == "malformed"
+
+
+def test_a_burst_beyond_the_rate_limit_is_counted_and_every_request_is_accounted_for() -> None:
+    q = CommandQueue(maxsize=16, bucket=TokenBucket(rate=0.0, burst=20))
+    sent: list[dict[str, Any]] = []
+    for i in range(300):
+        q.on_message(Incoming("cmd/nope", json.dumps({"id": i}).encode(), False))
+        if i % 10 == 0:
+            q.drain(FakeAgent(), lambda _t, p: sent.append(p))  # type: ignore[arg-type]
+    q.drain(FakeAgent(), lambda _t, p: sent.append(p))  # type: ignore[arg-type]
+    s = q.stats()
+    assert len(sent) == 20 and all(p["code"] == "unknown_command" for p in sent)
+    assert s["rate_limited"] == 280
+    assert s["received"] == s["results"] + s["rate_limited"] + s["queue_dropped"] + sum(s["ignored"].values())

@@ -15,6 +15,7 @@ import pytest
 from edge_agent.config.errors import ConfigError
 from edge_agent.publish.config import MqttConfig, OutboxConfig, TlsConfig
 from edge_agent.publish.envelope import MessageError
+from edge_agent.publish.incoming import Incoming
 from edge_agent.publish.mqtt import Publisher
 from edge_agent.publish.schemas import validate
 from tests.fixtures.broker import Broker, Collector
@@ -113,7 +114,7 @@ def test_online_is_republished_after_a_broker_restart(broker, collector_factory,
 def test_commands_reach_the_callback_and_our_own_results_are_not_echoed(broker, collector_factory, make_publisher):
     got: list[tuple[str, bytes]] = []
     pub = make_publisher(broker)
-    pub.subscribe("cmd/#", lambda suffix, payload: got.append((suffix, payload)))
+    pub.subscribe("cmd/#", lambda m: got.append((m.topic_suffix, m.payload)))
     pub.start()
     assert wait(lambda: pub.connected)
     sender = collector_factory(broker, "unused/#")
@@ -134,8 +135,8 @@ def test_commands_reach_the_callback_and_our_own_results_are_not_echoed(broker, 
 def test_a_failing_command_handler_does_not_stop_the_client(broker, collector_factory, make_publisher, caplog):
     calls: list[str] = []
 
-    def handler(suffix: str, payload: bytes) -> None:
-        calls.append(suffix)
+    def handler(msg: Incoming) -> None:
+        calls.append(msg.topic_suffix)
         raise RuntimeError("handler bug")
 
     pub = make_publisher(broker)

@@ -130,7 +130,14 @@ class OutboxConfig(BaseModel):
         default=64 * 1024 * 1024,
         ge=64 * 1024,
         le=16 * 1024**3,
-        description="Most queued payload bytes; beyond it the oldest are dropped.",
+        description="Most bytes the outbox keeps on disk (database, WAL and shared-memory files); beyond it the "
+        "oldest messages are dropped. Also capped at start-up to the space the state directory has.",
+    )
+    min_free_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        le=16 * 1024**3,
+        description="Start-up refuses (exit 1, one line, nothing changed) a state directory with less free space.",
     )
     ttl_s: float = Field(
         default=7 * 86400.0,

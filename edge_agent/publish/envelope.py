@@ -6,10 +6,13 @@ import json
 import re
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-ENVELOPE_KEYS: frozenset[str] = frozenset({"schema", "msg_id", "seq", "ts", "device_id", "camera_id", "buffered"})
+from edge_agent.timefmt import iso_ts  # the one formatter; re-exported here for the publisher's callers
+
+ENVELOPE_KEYS: frozenset[str] = frozenset(
+    {"schema", "msg_id", "seq", "epoch", "ts", "device_id", "camera_id", "buffered"}
+)
 SCHEMA_ID_RE = re.compile(r"^edge-agent/[a-z][a-z0-9_]*/[0-9]+$")
 BUFFERED_SUFFIX = b',"buffered":true}'
 STATUS_SCHEMA = "edge-agent/status/1"
@@ -19,11 +22,6 @@ FILTER_RE = re.compile(r"^([^#+/\x00]+|\+)(/([^#+/\x00]+|\+))*(/#)?$|^#$")  # a 
 
 class MessageError(ValueError):
     """A payload that cannot be published (not a JSON object, reserved key, bad schema id); a caller bug."""
-
-
-def iso_ts(epoch_s: float) -> str:
-    """UTC ISO-8601 with millisecond precision and a `Z`, e.g. 2026-11-22T18:51:29.123Z."""
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_msg_id() -> str:
@@ -36,12 +34,15 @@ def encode(
     *,
     schema: str,
     msg_id: str,
-    seq: int,
+    seq: int | None,
+    epoch: int,
     ts: float,
     device_id: str,
     camera_id: str | None,
 ) -> bytes:
     """Serialise envelope + payload as compact UTF-8 JSON, envelope keys first.
+
+    `seq` is None only for `status` messages, which are outside the sequence (docs/mqtt.md, the contract).
 
     Raises MessageError for a payload that is not a JSON object, uses a reserved envelope key, or holds
     values JSON cannot represent (NaN, numpy arrays, ...).
@@ -57,6 +58,7 @@ def encode(
         "schema": schema,
         "msg_id": msg_id,
         "seq": seq,
+        "epoch": epoch,
         "ts": iso_ts(ts),
         "device_id": device_id,
         "camera_id": camera_id,
@@ -69,13 +71,23 @@ def encode(
     return text.encode("utf-8")
 
 
-def status(state: str, reason: str | None, *, seq: int, device_id: str) -> bytes:
-    """The `status` message (online/offline), published outside the outbox and as the Last Will."""
+def status(state: str, reason: str | None, *, epoch: int, device_id: str) -> bytes:
+    """The `status` message (online/offline), published outside the outbox and as the Last Will: no seq.
+
+    Pure (no disk access), so it is safe on paho's network thread even when the disk is full.
+    """
     body: dict[str, Any] = {"state": state}
     if reason:
         body["reason"] = reason
     return encode(
-        body, schema=STATUS_SCHEMA, msg_id=new_msg_id(), seq=seq, ts=time.time(), device_id=device_id, camera_id=None
+        body,
+        schema=STATUS_SCHEMA,
+        msg_id=new_msg_id(),
+        seq=None,
+        epoch=epoch,
+        ts=time.time(),
+        device_id=device_id,
+        camera_id=None,
     )
 
 

@@ -1,9 +1,9 @@
 """The MQTT publisher: outbox-backed QoS 1 delivery, status/Last Will, reconnect with backoff, command subscriptions.
 
-Threads: paho's network thread (callbacks only record facts: acks into a deque, the connected flag) and one
-sender thread that owns the hand-off outbox → paho with a bounded in-flight window and deletes rows on PUBACK.
-Messages handed to paho stay in paho's session queue across reconnects and are re-sent by paho, so the
-in-flight map survives a reconnect; after a crash the outbox simply offers every row again.
+Threads: paho's network thread (callbacks only record facts and never touch the disk, so a full disk cannot
+kill it) and one sender thread that owns the hand-off outbox → paho (`Delivery`), the outbox upkeep and the
+supervision of the network thread: a dead one is replaced by a new client. Status messages (online, offline,
+the Last Will) are outside the sequence and built without any disk access.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +21,19 @@ from edge_agent.config.errors import ConfigError
 from edge_agent.publish import envelope, transport
 from edge_agent.publish.auth import resolve_credentials, tls_context
 from edge_agent.publish.config import MqttConfig, OutboxConfig
+from edge_agent.publish.delivery import Delivery
 from edge_agent.publish.envelope import MessageError
-from edge_agent.publish.outbox import Outbox, Row
+from edge_agent.publish.incoming import CommandCallback, Incoming
+from edge_agent.publish.outbox import Outbox
+from edge_agent.publish.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
-_PACKET_TOO_LARGE = 0x95
-_PURGE_EVERY_S = 10.0
+_MAINTAIN_EVERY_S = 2.0
 # DISCONNECT reasons that point at a message rather than the network: malformed, protocol error, not authorized,
 # topic invalid, packet too large, quota exceeded, payload format invalid, retain / QoS not supported.
 _POISON_CODES = frozenset({0x81, 0x82, 0x87, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B})
 _POISON_STRIKES = 3
-
-CommandCallback = Callable[[str, bytes], None]
 
 
 class MessageTooLarge(MessageError):
@@ -53,10 +51,10 @@ class Publisher:
         self.base = f"{cfg.prefix}/{device_id}"
         self._creds = resolve_credentials(cfg)  # ConfigError before anything touches the disk or the network
         self._ssl_ctx = tls_context(cfg.tls) if cfg.tls.enabled else None
-        self._outbox = Outbox(state_dir / outbox_cfg.file_name, outbox_cfg)
+        self.warnings = RateLimitedLog()
+        self._outbox = Outbox(state_dir / outbox_cfg.file_name, outbox_cfg, self.warnings)
+        self._delivery = Delivery(self._outbox, cfg, self.warnings)
         self._subs: dict[str, CommandCallback] = {}
-        self._acks: deque[tuple[int, ReasonCode | int]] = deque()
-        self._mids: dict[int, Row] = {}  # paho mid → leased row, owned by the sender thread
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connected = False
@@ -64,11 +62,10 @@ class Publisher:
         self._max_packet: int | None = None
         self._last_failure: str | None = None
         self._connack_refused = False
-        self._online_mid = -1
-        self._conn_acks = 0  # PUBACKs for outbox rows during the current connection
+        self._last_attempt = time.monotonic()
         self._strikes = 0  # connections in a row killed by a protocol-level error before any ack
         self._rebuild = threading.Event()
-        self._counts = {"published": 0, "acked": 0, "refused": 0, "reconnects": 0, "connects": 0, "connect_failures": 0}
+        self._counts = {"reconnects": 0, "connects": 0, "connect_failures": 0, "network_restarts": 0}
         self._sender = threading.Thread(target=self._run, name="mqtt-sender", daemon=True)
         self._started = False
         self._closed = False
@@ -97,17 +94,26 @@ class Publisher:
         """Commit one message to the outbox and return its msg_id; delivery happens in the background.
 
         An oversize message is logged, counted as dropped `oversize` and not queued (its msg_id is still returned).
-        Raises MessageError for a caller bug (bad suffix, reserved key, not JSON) and OutboxError when the
-        state directory cannot store it; in both cases nothing was accepted.
+        Raises MessageError for a caller bug (bad suffix, reserved key, not JSON) and OutboxStorageError when the
+        state directory cannot store it (counted, logged once a minute); in both cases nothing was accepted and no
+        seq was used.
         """
         if not envelope.TOPIC_RE.match(topic_suffix):
             raise MessageError(f"topic suffix {topic_suffix!r} is empty or contains a wildcard or empty level")
         msg_id = envelope.new_msg_id()
         ts = time.time()
+        epoch = self._outbox.epoch
 
         def encode(seq: int) -> bytes:
             data = envelope.encode(
-                payload, schema=schema, msg_id=msg_id, seq=seq, ts=ts, device_id=self.device_id, camera_id=camera_id
+                payload,
+                schema=schema,
+                msg_id=msg_id,
+                seq=seq,
+                epoch=epoch,
+                ts=ts,
+                device_id=self.device_id,
+                camera_id=camera_id,
             )
             if len(data) > self.cfg.max_payload_bytes:
                 raise MessageTooLarge(f"{len(data)} bytes > mqtt.max_payload_bytes = {self.cfg.max_payload_bytes}")
@@ -117,13 +123,13 @@ class Publisher:
             self._outbox.put(f"{self.base}/{topic_suffix}", encode, retain=retain, created=ts)
         except MessageTooLarge as exc:
             self._outbox.note_drop("oversize")
-            log.warning("mqtt: message %s on %s not queued: %s", msg_id, topic_suffix, exc)
+            self.warnings.warn("oversize", log, "mqtt: message %s on %s not queued: %s", msg_id, topic_suffix, exc)
             return msg_id
         self._wake.set()
         return msg_id
 
     def subscribe(self, topic_suffix_filter: str, callback: CommandCallback) -> None:
-        """Call `callback(topic_suffix, payload)` for messages on `<prefix>/<device_id>/<filter>` (e.g. `cmd/#`).
+        """Call `callback(Incoming)` for messages on `<prefix>/<device_id>/<filter>` (e.g. `cmd/#`).
 
         Runs on paho's network thread: hand work off to a queue. Our own publishes are not echoed (v5 no-local).
         """
@@ -135,22 +141,47 @@ class Publisher:
 
     def stats(self) -> dict[str, Any]:
         """Counters for the `stats` message (see edge_agent/schemas/stats.json, `publish`)."""
-        oldest = self._outbox.oldest_created()
+        ob = self._outbox
+        oldest = ob.oldest_created()
         return {
             "connected": self._connected,
-            "queue_depth": self._outbox.depth,
-            "queue_bytes": self._outbox.size_bytes,
-            "inflight": len(self._mids),
+            "healthy": self.healthy(),
+            "accepting": ob.accepting,
+            "queue_depth": ob.depth,
+            "queue_bytes": ob.size_bytes,
+            "disk_bytes": ob.disk_bytes,
+            "inflight": self._delivery.inflight,
             "oldest_queued_age_s": None if oldest is None else round(max(0.0, time.time() - oldest), 3),
-            "dropped": self._outbox.dropped_snapshot(),
-            "superseded": self._outbox.superseded,
-            "last_seq": self._outbox.last_seq,
+            **dict(self._delivery.counts),
+            "superseded": ob.superseded,
             **self._counts,
+            "storage_errors": ob.storage_errors,
+            "repaired": ob.repaired,
+            "epoch": ob.epoch,
+            "first_seq": ob.first_seq,
+            "last_seq": ob.last_seq,
+            "dropped": ob.dropped_snapshot(),
+            **ob.ledger.snapshot(strip_prefix=self.base + "/"),
         }
 
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def epoch(self) -> int:
+        return self._outbox.epoch
+
+    def healthy(self, now: float | None = None) -> bool:
+        """Network and sender threads alive, and connected or trying on schedule (for the systemd watchdog)."""
+        if not self._started or self._closed:
+            return not self._closed
+        if not self._sender.is_alive() or not transport.thread_alive(self._client):
+            return False
+        if self._connected:
+            return True
+        overdue = self.cfg.reconnect_max_s + self._client.connect_timeout + 10.0
+        return (time.monotonic() if now is None else now) - self._last_attempt < overdue
 
     def close(self, timeout_s: float = 3.0) -> None:
         """Flush what can be flushed within `timeout_s`, publish retained `offline`, disconnect cleanly."""
@@ -172,7 +203,7 @@ class Publisher:
                 info.wait_for_publish(max(0.1, deadline - time.monotonic()))
             except (RuntimeError, ValueError) as exc:
                 log.debug("mqtt: offline status not confirmed: %s", exc)
-        self._process_acks()  # acks that arrived while offline was sent: do not replay those next start
+        self._delivery.process_acks()  # acks that arrived while offline was sent: do not replay those next start
         left = self._outbox.depth
         self._client.disconnect()
         stopper = threading.Thread(target=self._client.loop_stop, daemon=True)
@@ -185,6 +216,7 @@ class Publisher:
 
     def _new_client(self) -> transport.Client:
         client = transport.make_client(self.cfg, transport.unique_client_id(self.device_id), self._creds, self._ssl_ctx)
+        client.suppress_exceptions = True  # belt and braces: our callbacks are guarded already
         client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -193,19 +225,22 @@ class Publisher:
         client.on_message = self._on_message
         return client
 
-    # -- paho callbacks (network thread) -------------------------------------------------------------------------
+    # -- paho callbacks (network thread): no disk access, nothing that can raise -----------------------------
 
     def _status_topic(self) -> str:
         return f"{self.base}/status"
 
     def _status_payload(self, state: str, reason: str | None = None) -> bytes:
-        return envelope.status(state, reason, seq=self._outbox.next_seq(), device_id=self.device_id)
+        return envelope.status(state, reason, epoch=self._outbox.epoch, device_id=self.device_id)
 
+    @transport.guarded
     def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
-        # A fresh Last Will per attempt, so its seq/ts are recent; the broker publishes it if we vanish.
+        # A fresh Last Will per attempt, so its ts is recent; the broker publishes it if we vanish.
         self._connack_refused = False
+        self._last_attempt = time.monotonic()
         client.will_set(self._status_topic(), self._status_payload("offline", "connection_lost"), qos=1, retain=True)
 
+    @transport.guarded
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         if rc.is_failure:
             self._connack_refused = True  # the disconnect that follows is the same failure
@@ -213,8 +248,7 @@ class Publisher:
             self._log_failure(f"broker {self.cfg.host}:{self.cfg.effective_port} refused the connection: {rc}")
             return
         self._max_packet = getattr(props, "MaximumPacketSize", None)
-        self._conn_acks = 0
-        self._online_mid = client.publish(self._status_topic(), self._status_payload("online"), qos=1, retain=True).mid
+        client.publish(self._status_topic(), self._status_payload("online"), qos=1, retain=True)
         for filt in self._subs:
             self._subscribe_one(filt)
         if self._counts["connects"]:
@@ -222,12 +256,14 @@ class Publisher:
         self._counts["connects"] += 1
         self._last_failure = None
         self._connected_at = time.time()
+        self._delivery.connection_up()
         self._connected = True
         self._wake.set()
         log.info(
             "mqtt: connected to %s:%d; %d message(s) queued", self.cfg.host, self.cfg.effective_port, self._outbox.depth
         )
 
+    @transport.guarded
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._counts["connect_failures"] += 1
         err = getattr(client, "last_error", None)
@@ -241,11 +277,14 @@ class Publisher:
         else:
             log.debug("mqtt: %s (still failing)", msg)
 
+    @transport.guarded
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         was = self._connected
         self._connected = False
         if self._stop.is_set():
             return
+        self._delivery.connection_down(client)
+        self._wake.set()
         if was:
             log.warning("mqtt: connection lost (%s); queueing in the outbox and reconnecting", rc)
             self._count_strike(rc)
@@ -262,7 +301,7 @@ class Publisher:
         code paho rejects) kills every connection before anything is acked; after 3 such connections the oldest
         in-flight message is the culprit and is dropped, so the queue can never wedge."""
         code = rc.value if isinstance(rc, ReasonCode) else int(rc)
-        if code in _POISON_CODES and self._mids and self._conn_acks == 0:
+        if code in _POISON_CODES and self._delivery.inflight and self._delivery.conn_acks == 0:
             self._strikes += 1
             if self._strikes >= _POISON_STRIKES:
                 self._rebuild.set()
@@ -270,30 +309,28 @@ class Publisher:
         else:
             self._strikes = 0
 
+    @transport.guarded
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any) -> None:
-        if mid != self._online_mid:
-            self._conn_acks += 1
-        self._acks.append((mid, rc))
+        self._delivery.on_ack(mid, rc)
         self._wake.set()
 
+    @transport.guarded
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if not msg.topic.startswith(self.base + "/"):
             return
         suffix = msg.topic[len(self.base) + 1 :]
         if self.cfg.protocol != "5" and suffix.endswith("/result"):
             return  # MQTT 3.1.1 has no no-local option: do not feed our own command results back
+        incoming = Incoming(suffix, bytes(msg.payload), bool(msg.retain))
         for filt, callback in list(self._subs.items()):
             if mqtt.topic_matches_sub(filt, suffix):
                 try:
-                    callback(suffix, bytes(msg.payload))
-                except Exception as exc:  # a handler bug must not kill paho's network thread
-                    log.error(
-                        "mqtt: handler for %s failed on %s: %s",
-                        filt,
-                        suffix,
-                        exc,
-                        exc_info=log.isEnabledFor(logging.DEBUG),
-                    )
+                    callback(incoming)
+                except Exception as exc:  # noqa: BLE001 - a handler bug must not kill the network thread
+                    self.warnings.warn(
+                        "handler_error", log, "mqtt: handler for %s failed on %s: %s", filt, suffix, exc,
+                        level=logging.ERROR,
+                    )  # fmt: skip
 
     def _subscribe_one(self, filt: str) -> None:
         opts = transport.subscribe_options(self.cfg, no_local=True)
@@ -305,94 +342,50 @@ class Publisher:
     # -- sender thread -------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        next_purge = 0.0
+        next_upkeep = 0.0
         while not self._stop.is_set():
             self._wake.wait(0.5)
             self._wake.clear()  # before working: a submit during the work re-arms it
             try:
-                self._process_acks()
-                if self._rebuild.is_set():
-                    self._drop_poison()
-                if time.monotonic() >= next_purge:
-                    self._outbox.purge_expired()
-                    next_purge = time.monotonic() + _PURGE_EVERY_S
+                self._supervise()
+                self._delivery.process_acks()
+                self._delivery.sync()
+                if time.monotonic() >= next_upkeep:
+                    self._outbox.maintain()
+                    next_upkeep = time.monotonic() + _MAINTAIN_EVERY_S
                 if self._connected:
-                    self._fill()
+                    self._delivery.fill(self._client, self._connected_at, self._max_packet)
             except Exception as exc:  # e.g. a disk error: keep going, the rows are still in the outbox
-                log.error("mqtt: sender error: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+                self.warnings.warn("sender_error", log, "mqtt: sender error: %s", exc, level=logging.ERROR)
+                log.debug("sender traceback", exc_info=True)
                 time.sleep(0.5)
 
-    def _drop_poison(self) -> None:
-        """Drop the oldest in-flight row and start over with a fresh paho client (paho would resend it forever)."""
-        self._rebuild.clear()
-        self._strikes = 0
-        if not self._mids:
-            return
-        row = next(iter(self._mids.values()))  # dict order = publish order = paho's resend order
-        log.error(
-            "mqtt: the broker dropped the connection %d times right after receiving seq %d on %s (%d bytes); "
-            "dropping that message (over the broker's message size limit or not allowed?)",
-            _POISON_STRIKES,
-            row.id,
-            row.topic,
-            len(row.payload),
-        )
+    def _supervise(self) -> None:
+        """Replace the client when paho's network thread died or a poison message keeps killing connections."""
+        if self._rebuild.is_set():
+            self._rebuild.clear()
+            self._strikes = 0
+            self._replace_client(poison=True)
+        elif self._started and not self._stop.is_set() and not transport.thread_alive(self._client):
+            self._counts["network_restarts"] += 1
+            log.error("mqtt: the network thread died; starting a new MQTT client")
+            self._replace_client(poison=False)
+
+    def _replace_client(self, *, poison: bool) -> None:
         old = self._client
-        old.loop_stop()
-        old.disconnect()
-        self._mids.clear()
-        self._acks.clear()
-        self._outbox.release_all()
-        self._outbox.drop(row.id, "broker_disconnect")
+        self._connected = False
+        row = self._delivery.abandon(old)
+        if poison and row is not None:
+            log.error(
+                "mqtt: the broker dropped the connection %d times right after receiving seq %d on %s (%d bytes); "
+                "dropping that message (over the broker's message size limit or not allowed?)",
+                _POISON_STRIKES,
+                row.id,
+                row.topic,
+                len(row.payload),
+            )
+            self._outbox.drop(row.id, "broker_disconnect")
+        old.on_disconnect = None
+        threading.Thread(target=transport.retire, args=(old,), name="mqtt-retire", daemon=True).start()
         self._client = self._new_client()
         transport.start(self._client, self.cfg)
-
-    def _fill(self) -> None:
-        free = self.cfg.inflight_window - len(self._mids)
-        if free <= 0:
-            return
-        for row in self._outbox.take(free):
-            data = envelope.mark_buffered(row.payload) if row.created < self._connected_at else row.payload
-            if self._max_packet and len(data) + len(row.topic) + 16 > self._max_packet:
-                log.warning(
-                    "mqtt: seq %d on %s is larger than the broker's maximum packet size %d; dropped",
-                    row.id,
-                    row.topic,
-                    self._max_packet,
-                )
-                self._outbox.drop(row.id, "oversize")
-                continue
-            try:
-                info = self._client.publish(row.topic, data, qos=1, retain=row.retain)
-            except ValueError as exc:  # paho's own checks (topic, size): this row can never be sent
-                log.error("mqtt: paho rejected seq %d on %s: %s; dropped", row.id, row.topic, exc)
-                self._outbox.drop(row.id, "publish_error")
-                continue
-            if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):  # NO_CONN: paho queued it for the reconnect
-                self._mids[info.mid] = row
-                self._counts["published"] += 1
-            else:
-                log.error(
-                    "mqtt: paho rejected seq %d on %s: %s; dropped", row.id, row.topic, mqtt.error_string(info.rc)
-                )
-                self._outbox.drop(row.id, "publish_error")
-
-    def _process_acks(self) -> None:
-        done: list[int] = []
-        while self._acks:
-            mid, rc = self._acks.popleft()
-            row = self._mids.pop(mid, None)
-            if row is None:
-                continue  # status messages published outside the outbox
-            code = rc.value if isinstance(rc, ReasonCode) else int(rc)
-            if code >= 0x80:
-                reason = "oversize" if code == _PACKET_TOO_LARGE else "refused"
-                if reason == "refused":
-                    self._counts["refused"] += 1
-                log.warning("mqtt: broker refused seq %d on %s: %s (0x%02x); dropped", row.id, row.topic, rc, code)
-                self._outbox.drop(row.id, reason)
-            else:
-                done.append(row.id)
-        if done:
-            self._outbox.ack(done)
-            self._counts["acked"] += len(done)

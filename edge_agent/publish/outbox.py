@@ -5,15 +5,20 @@ crash can at worst deliver a message twice (it was acked but not yet deleted), n
 `synchronous=NORMAL` is the default because in WAL mode it already makes every commit durable against a process
 crash; `FULL` (one fsync per commit) is only needed to survive power loss and costs flash wear on SD cards.
 
-Ordering: each topic is a FIFO by `seq` (= row id). `take()` serves retained device-state topics first, then the
-other topics round-robin, so a long backlog on one topic never starves live messages on the others.
-Retained state (status/info/camera status) is "last value wins": a newer retained message on the same topic
-replaces a queued older one (it would be overwritten at the broker anyway), and retained rows are exempt from
-size and age eviction, so the current device state is always delivered first after an outage.
+Sequence: a message's seq is its row id, committed with the row and `meta.seq` in one transaction, so the
+numbers of accepted messages have no gaps; every number deleted without an acknowledgement goes into the drop
+ledger in the same transaction. Ordering: each topic is a FIFO by seq; `take()` serves retained device-state
+topics first, then the other topics round-robin. Retained state is "last value wins" (a newer retained message
+replaces a queued older one, which the ledger records as superseded) and is exempt from size and age eviction.
+
+Storage faults: a failed write never raises into the sender, never renames anything and never consumes a number.
+`put()` then refuses new messages (OutboxStorageError, counted, logged once a minute) and probes again every few
+seconds; acknowledgements and drops that could not be written are kept and written by `maintain()`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import sqlite3
@@ -26,27 +31,24 @@ from pathlib import Path
 from typing import IO
 
 from edge_agent.publish.config import OutboxConfig
+from edge_agent.publish.outbox_open import open_database, wal_cap
+from edge_agent.publish.ratelog import RateLimitedLog
+from edge_agent.publish.storage import (
+    OutboxError,
+    OutboxStorageError,
+    check_free_space,
+    describe,
+    disk_bytes,
+    free_bytes,
+)
+
+__all__ = ["Outbox", "OutboxError", "OutboxStorageError", "Row"]
 
 log = logging.getLogger(__name__)
 
-_DROP_LOG_EVERY_S = 60.0
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,          -- = envelope seq
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    retain INTEGER NOT NULL,
-    created REAL NOT NULL,           -- wall-clock seconds, for the TTL and the `buffered` decision
-    size INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_topic ON messages(topic, id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta(key, value) VALUES ('seq', 0);
-"""
-
-
-class OutboxError(RuntimeError):
-    """The outbox cannot store a message (disk full, read-only state directory, ...)."""
+RETRY_STORE_S = 2.0  # while storage fails, put() refuses at once and tries SQLite again this often
+_ROW_OVERHEAD = 96  # bytes per row beyond the payload: record header, topic, index entry (measured ~70-90)
+_FIXED_OVERHEAD = 96 * 1024  # shared-memory file, database header and schema pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,26 +65,38 @@ class Row:
 class Outbox:
     """Thread-safe persistent queue. Rows handed out by `take()` are leased until `ack()`/`drop()`."""
 
-    def __init__(self, path: Path, cfg: OutboxConfig) -> None:
+    def __init__(self, path: Path, cfg: OutboxConfig, warnings: RateLimitedLog | None = None) -> None:
         self.path = path
         self.cfg = cfg
-        self._lock = threading.Lock()
+        self.warnings = warnings or RateLimitedLog()
+        self._lock = threading.RLock()
         self._lockfile = self._exclusive(path)
-        self._db = self._open(path)
-        self._seq = int(self._db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0])
-        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(MAX(id), 0) FROM messages").fetchone()
+        try:
+            free = check_free_space(path.parent, cfg.min_free_bytes)
+            opened = open_database(path, cfg)
+        except BaseException:
+            self._lockfile.close()
+            raise
+        self._db, self._sidecar, self.ledger = opened.db, opened.sidecar, opened.ledger
+        self.epoch, self.first_seq, self._seq = opened.epoch, opened.first_seq, opened.seq
+        self.repaired = opened.repaired + len(opened.quarantined)
+        self.max_bytes = self._effective_max_bytes(free)
+        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages").fetchone()
         self._count, self._bytes = int(row[0]), int(row[1])
-        self._seq = max(self._seq, int(row[2]))  # belt and braces: seq never goes backwards
-        self._topics: dict[str, bool] = {
-            t: bool(r) for t, r in self._db.execute("SELECT topic, MAX(retain) FROM messages GROUP BY topic")
-        }
+        self._topics = self._topic_flags()
         self._cursor: dict[str, int] = {}  # topic -> highest id leased
         self._leased: set[int] = set()
+        self._pending: dict[int, str | None] = {}  # acked (None) or dropped (reason) rows not yet deleted
         self._rr = 0
         self.dropped: Counter[str] = Counter()
-        self._count_lock = threading.Lock()  # note_drop runs with and without self._lock held
-        self._last_drop_log: dict[str, float] = {}
+        if opened.quarantined:
+            self.dropped["quarantined"] += len(opened.quarantined)
         self.superseded = 0
+        self.storage_errors = 0
+        self._failing_since: float | None = None
+        self._next_try = 0.0
+        self._refused_while_failing = 0
+        self._reserve(self._seq)
         if self._count:
             log.info("outbox %s holds %d message(s) (%d bytes) from a previous run", path, self._count, self._bytes)
 
@@ -93,7 +107,7 @@ class Outbox:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(Path(str(path) + ".lock"), "ab")  # noqa: SIM115 - held for the outbox's lifetime
         except OSError as exc:
-            raise OutboxError(
+            raise OutboxStorageError(
                 f"outbox {path}: cannot create it ({exc.strerror or exc}); check agent.state_dir"
             ) from None
         try:
@@ -103,61 +117,53 @@ class Outbox:
             raise OutboxError(f"outbox {path} is in use by another edge-agent process; stop it first") from None
         return handle
 
-    def _open(self, path: Path) -> sqlite3.Connection:
-        try:
-            return self._connect(path)
-        except sqlite3.DatabaseError as exc:
-            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-            log.error("outbox %s is unreadable (%s); moved aside to %s and starting empty", path, exc, aside)
-            for suffix in ("", "-wal", "-shm"):
-                src = Path(str(path) + suffix)
-                if src.exists():
-                    src.rename(Path(str(aside) + suffix))
-            return self._connect(path)
+    def _effective_max_bytes(self, free: int) -> int:
+        """max_bytes, but never more than the outbox can get: what it holds now + free space - the reserve."""
+        room = disk_bytes(self.path) + free - self.cfg.min_free_bytes
+        if room < self.cfg.max_bytes:
+            limit = max(64 * 1024, room)
+            log.warning(
+                "outbox: outbox.max_bytes = %d is more than the state directory can hold; using %d",
+                self.cfg.max_bytes,
+                limit,
+            )
+            return limit
+        return self.cfg.max_bytes
 
-    def _connect(self, path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-        try:
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise OutboxError(f"outbox {path}: SQLite refused WAL mode (got {mode})")
-            db.execute(f"PRAGMA synchronous={self.cfg.synchronous.upper()}")
-            db.executescript(_SCHEMA)
-            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("quick_check failed")
-        except sqlite3.DatabaseError:
-            db.close()
-            raise
-        return db
+    def _topic_flags(self) -> dict[str, bool]:
+        return {t: bool(r) for t, r in self._db.execute("SELECT topic, MAX(retain) FROM messages GROUP BY topic")}
+
+    def _reserve(self, seq: int) -> None:
+        """Keep the sidecar's reservation ahead of `seq` (one small write per 1000 numbers)."""
+        mark = self._sidecar.mark
+        if mark is None or mark.epoch != self.epoch or seq >= mark.reserved:
+            self._sidecar.reserve(self.epoch, seq)
 
     # -- producer side -------------------------------------------------------------------------------------------
 
-    def next_seq(self) -> int:
-        """Allocate a seq for a message that bypasses the queue (status online/offline, Last Will)."""
-        with self._lock:
-            self._seq += 1
-            self._db.execute("UPDATE meta SET value=? WHERE key='seq'", (self._seq,))
-            return self._seq
+    @property
+    def accepting(self) -> bool:
+        """False while storage fails (put() refuses without touching SQLite until the next probe)."""
+        return self._failing_since is None
 
     def put(self, topic: str, encode: Callable[[int], bytes], *, retain: bool, created: float) -> int:
-        """Commit one message; `encode(seq)` builds its payload. Returns the seq. Evicts the oldest when full."""
+        """Commit one message; `encode(seq)` builds its payload. Returns the seq. Evicts the oldest when full.
+
+        Raises OutboxStorageError (counted as dropped `store_error`, no seq used) when it cannot be stored.
+        """
         with self._lock:
+            if self._failing_since is not None and time.monotonic() < self._next_try:
+                self._refuse("still failing")
             seq = self._seq + 1
             data = encode(seq)
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                if retain:
-                    self._supersede(topic)
-                self._db.execute(
-                    "INSERT INTO messages(id, topic, payload, retain, created, size) VALUES (?,?,?,?,?,?)",
-                    (seq, topic, data, int(retain), created, len(data)),
-                )
-                self._db.execute("UPDATE meta SET value=? WHERE key='seq'", (seq,))
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
+                self._reserve(seq)
+                self._commit_put(seq, topic, data, retain, created)
+            except (sqlite3.Error, OSError) as exc:
                 self._rollback()
-                self.note_drop("store_error")
-                raise OutboxError(f"outbox {self.path}: cannot store message: {exc}") from None
+                self._storage_failed(exc)
+                self._refuse(describe(exc))
+            self._storage_ok()
             self._seq = seq
             self._count += 1
             self._bytes += len(data)
@@ -165,55 +171,109 @@ class Outbox:
             self._evict_over_capacity()
             return seq
 
-    def _rollback(self) -> None:
-        try:
-            self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-
-    def _supersede(self, topic: str) -> None:
-        """Delete queued (not leased) retained rows of `topic`: a newer state replaces them."""
-        cur = self._db.execute(
-            "DELETE FROM messages WHERE topic=? AND retain=1 AND id>? RETURNING size",
-            (topic, self._cursor.get(topic, 0)),
+    def _commit_put(self, seq: int, topic: str, data: bytes, retain: bool, created: float) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        superseded: list[tuple[int, str, int]] = []
+        if retain:  # queued (not leased) older state on this topic: the broker would overwrite it anyway
+            superseded = self._db.execute(
+                "DELETE FROM messages WHERE topic=? AND retain=1 AND id>? RETURNING id, topic, size",
+                (topic, self._cursor.get(topic, 0)),
+            ).fetchall()
+            self.ledger.record(self._db, [(r[0], r[1]) for r in superseded])
+        self._db.execute(
+            "INSERT INTO messages(id, topic, payload, retain, created, size) VALUES (?,?,?,?,?,?)",
+            (seq, topic, data, int(retain), created, len(data)),
         )
-        sizes = [r[0] for r in cur.fetchall()]
-        self._count -= len(sizes)
-        self._bytes -= sum(sizes)
-        self.superseded += len(sizes)
+        self._db.execute("UPDATE meta SET value=? WHERE key='seq'", (seq,))
+        self._db.execute("COMMIT")
+        self._count -= len(superseded)
+        self._bytes -= sum(r[2] for r in superseded)
+        self.superseded += len(superseded)
+
+    def _refuse(self, why: str) -> None:
+        self.dropped["store_error"] += 1
+        self._refused_while_failing += 1
+        self.warnings.warn("store_error", log, "outbox %s: cannot store messages (%s); refusing new ones", self.path, why)
+        raise OutboxStorageError(f"outbox {self.path}: cannot store message: {why}")
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):
+            self.ledger.reload(self._db)
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        self.storage_errors += 1
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            self._refused_while_failing = 0
+        self._next_try = time.monotonic() + RETRY_STORE_S
+
+    def _storage_ok(self) -> None:
+        if self._failing_since is not None:
+            log.warning(
+                "outbox %s: storing messages again after %.1f s; %d message(s) were refused meanwhile",
+                self.path,
+                time.monotonic() - self._failing_since,
+                self._refused_while_failing,
+            )
+            self._failing_since = None
 
     def _evict_over_capacity(self) -> None:
-        while self._count > self.cfg.max_messages or self._bytes > self.cfg.max_bytes:
+        budget = max(self.max_bytes // 4, self.max_bytes - wal_cap(self.cfg) - _FIXED_OVERHEAD)
+        while self._count > self.cfg.max_messages or self._bytes + self._count * _ROW_OVERHEAD > budget:
             reason = "max_messages" if self._count > self.cfg.max_messages else "max_bytes"
             need = max(1, self._count - self.cfg.max_messages) if reason == "max_messages" else 16
-            rows = self._db.execute(
-                "SELECT id FROM messages WHERE retain=0 ORDER BY id LIMIT ?", (need + len(self._leased),)
-            ).fetchall()
-            victims = [r[0] for r in rows if r[0] not in self._leased][:need]
-            if not victims:
+            if not self._evict(need, reason):
                 return  # only leased or retained rows left; they leave on ack
-            self._delete(victims, reason)
 
-    def _delete(self, ids: list[int], reason: str | None) -> int:
-        """Delete rows by id (autocommit), keep counters exact; `reason` counts them as dropped."""
+    def _evict(self, need: int, reason: str) -> int:
+        rows = self._db.execute(
+            "SELECT id FROM messages WHERE retain=0 ORDER BY id LIMIT ?", (need + len(self._leased),)
+        ).fetchall()
+        victims = [r[0] for r in rows if r[0] not in self._leased][:need]
+        if not victims:
+            return 0
+        try:
+            return self._delete({v: reason for v in victims})
+        except (sqlite3.Error, OSError) as exc:
+            self._storage_failed(exc)
+            self.warnings.warn("store_error", log, "outbox %s: cannot evict (%s)", self.path, describe(exc))
+            return 0
+
+    def _delete(self, ids: dict[int, str | None]) -> int:
+        """Delete rows in one transaction; those with a reason are dropped (counted, in the ledger)."""
         marks = ",".join("?" * len(ids))
-        sizes = [r[0] for r in self._db.execute(f"DELETE FROM messages WHERE id IN ({marks}) RETURNING size", ids)]
-        self._count -= len(sizes)
-        self._bytes -= sum(sizes)
-        if reason and sizes:
-            self.note_drop(reason, len(sizes))
-        return len(sizes)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            gone = self._db.execute(
+                f"DELETE FROM messages WHERE id IN ({marks}) RETURNING id, topic, size",
+                list(ids),
+            ).fetchall()
+            self.ledger.record(self._db, [(r[0], r[1]) for r in gone if ids.get(r[0])])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._count -= len(gone)
+        self._bytes -= sum(r[2] for r in gone)
+        for rid, _topic, _size in gone:
+            reason = ids.get(rid)
+            if reason:
+                self.note_drop(reason)
+        return len(gone)
 
     def note_drop(self, reason: str, n: int = 1) -> None:
-        """Count dropped messages; log the first of each reason, then at most one summary per minute."""
-        with self._count_lock:
+        """Count dropped messages; log the first of each reason, then at most one line per minute."""
+        with self._lock:
             self.dropped[reason] += n
-        now = time.monotonic()
-        if now - self._last_drop_log.get(reason, -1e9) >= _DROP_LOG_EVERY_S:
-            self._last_drop_log[reason] = now
-            log.warning(
-                "outbox: dropping messages (%s); %d dropped for this reason so far", reason, self.dropped[reason]
-            )
+        self.warnings.warn(
+            "dropped",
+            log,
+            "outbox: dropping messages (%s); %d dropped for this reason so far",
+            reason,
+            self.dropped[reason],
+        )
 
     # -- sender side ---------------------------------------------------------------------------------------------
 
@@ -237,7 +297,7 @@ class Outbox:
                     if rows:
                         self._cursor[topic] = rows[-1][0]
                         self._leased.update(r[0] for r in rows)
-                        out.extend(Row(r[0], topic, bytes(r[1]), bool(r[2]), r[3]) for r in rows)
+                        out.extend(Row(r[0], topic, bytes(r[1]), bool(r[2]), float(r[3])) for r in rows)
         return out
 
     def _topic_order(self) -> list[str]:
@@ -249,28 +309,44 @@ class Outbox:
         return retained + rest
 
     def ack(self, ids: Iterable[int]) -> int:
-        """Delete acknowledged rows (one transaction for the whole batch)."""
-        ids = list(ids)
-        if not ids:
-            return 0
-        with self._lock:
-            self._leased.difference_update(ids)
-            return self._delete(ids, None)
+        """Delete acknowledged rows (one transaction); if the disk refuses, they are deleted later, not resent."""
+        return self._finish(dict.fromkeys(ids))
 
     def drop(self, row_id: int, reason: str) -> None:
         """Delete one leased row that can never be delivered (refused, oversize), counting it by reason."""
+        self._finish({row_id: reason})
+
+    def _finish(self, ids: dict[int, str | None]) -> int:
+        if not ids:
+            return 0
         with self._lock:
-            self._leased.discard(row_id)
-            self._delete([row_id], reason)
+            self._pending.update(ids)
+            return self._flush_pending()
+
+    def _flush_pending(self) -> int:
+        if not self._pending:
+            return 0
+        batch = dict(self._pending)
+        try:
+            done = self._delete(batch)
+        except (sqlite3.Error, OSError) as exc:  # kept leased, so not sent again; maintain() retries
+            self._storage_failed(exc)
+            self.warnings.warn(
+                "store_error", log, "outbox %s: cannot delete sent messages yet (%s)", self.path, describe(exc)
+            )
+            return 0
+        for rid in batch:
+            self._pending.pop(rid, None)
+            self._leased.discard(rid)
+        return done
 
     def release_all(self) -> None:
-        """Forget all leases (the transport lost them, e.g. a new client): the rows are offered again."""
+        """Forget all leases (the transport lost them, e.g. a new connection): the rows are offered again."""
         with self._lock:
             self._leased.clear()
+            self._leased.update(self._pending)  # finished, only the delete is outstanding: never resend
             self._cursor.clear()
-            self._topics = {
-                t: bool(r) for t, r in self._db.execute("SELECT topic, MAX(retain) FROM messages GROUP BY topic")
-            }
+            self._topics = self._topic_flags()
 
     def purge_expired(self, now: float | None = None) -> int:
         """Drop non-retained, non-leased rows older than the TTL; returns how many."""
@@ -284,13 +360,30 @@ class Outbox:
                 victims = [r[0] for r in rows if r[0] not in self._leased]
                 if not victims:
                     return total
-                total += self._delete(victims, "ttl")
+                total += self._delete(dict.fromkeys(victims, "ttl"))
+
+    def maintain(self) -> None:
+        """Periodic upkeep (sender thread): pending deletes, TTL, WAL checkpoint, free pages, the on-disk bound."""
+        with self._lock:
+            self._flush_pending()
+            try:
+                self.purge_expired()
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._db.execute("PRAGMA incremental_vacuum(256)").fetchall()
+            except (sqlite3.Error, OSError) as exc:
+                self._storage_failed(exc)
+                self.warnings.warn("store_error", log, "outbox %s: upkeep failed (%s)", self.path, describe(exc))
+                return
+            if self._failing_since is not None and free_bytes(self.path.parent) > self.cfg.min_free_bytes:
+                self._next_try = 0.0  # space is back: the next put() tries at once
+            while disk_bytes(self.path) > self.max_bytes and self._evict(64, "max_bytes"):
+                self._db.execute("PRAGMA incremental_vacuum(256)").fetchall()
 
     # -- introspection -------------------------------------------------------------------------------------------
 
     def dropped_snapshot(self) -> dict[str, int]:
         """A copy of the drop counters, safe to take while other threads drop messages."""
-        with self._count_lock:
+        with self._lock:
             return dict(self.dropped)
 
     @property
@@ -301,6 +394,10 @@ class Outbox:
     @property
     def size_bytes(self) -> int:
         return self._bytes
+
+    @property
+    def disk_bytes(self) -> int:
+        return disk_bytes(self.path)
 
     @property
     def inflight(self) -> int:
@@ -315,13 +412,14 @@ class Outbox:
         with self._lock:
             try:
                 row = self._db.execute("SELECT MIN(created) FROM messages WHERE retain=0").fetchone()
-            except sqlite3.ProgrammingError:  # closed
+            except sqlite3.Error:  # closed, or the disk fails reads
                 return None
         return None if row[0] is None else float(row[0])
 
     def close(self) -> None:
-        """Checkpoint the WAL into the main file and close."""
+        """Write what is pending, checkpoint the WAL into the main file and close."""
         with self._lock:
+            self._flush_pending()
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:

@@ -22,7 +22,7 @@ from edge_agent.publish.config import MqttConfig
 
 log = logging.getLogger(__name__)
 
-ENVELOPE = ("schema", "msg_id", "seq", "ts", "device_id", "camera_id", "buffered")
+ENVELOPE = ("schema", "msg_id", "seq", "epoch", "ts", "device_id", "camera_id", "buffered")
 Formatter = Callable[[dict[str, Any]], str]
 _FORMATTERS: dict[str, Formatter] = {}
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2", "bold": "1"}
@@ -75,6 +75,12 @@ register_formatter(
 )
 
 
+def _seq_tag(msg: dict[str, Any]) -> str:
+    """`#812` for a numbered message; nothing for status messages, which are outside the sequence."""
+    seq = msg.get("seq", "?")
+    return "" if seq is None else f"#{seq}"
+
+
 def format_line(topic: str, payload: bytes, *, retained: bool = False, color: bool = False) -> str:
     """One human line: time, device, topic suffix, schema#seq, flags and a short body."""
     now = datetime.now().strftime("%H:%M:%S.%f")[:-3]
@@ -95,7 +101,7 @@ def format_line(topic: str, payload: bytes, *, retained: bool = False, color: bo
     if state_color:
         body = _paint(body, state_color, color)
     line = (
-        f"{_paint(now, 'dim', color)} {device} {_paint(suffix, 'cyan', color)} {name}#{msg.get('seq', '?')}"
+        f"{_paint(now, 'dim', color)} {device} {_paint(suffix, 'cyan', color)} {name}{_seq_tag(msg)}"
         f"{_paint(flags, 'yellow', color)} {body}"
     )
     return line if len(line) <= MAX_LINE or color else line[: MAX_LINE - 1] + "…"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import secrets
 import ssl
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -13,6 +17,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge_agent.publish.auth import Credentials
 from edge_agent.publish.config import MqttConfig
+
+log = logging.getLogger(__name__)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Client(mqtt.Client):
@@ -78,3 +85,36 @@ def subscribe_options(cfg: MqttConfig, *, no_local: bool) -> SubscribeOptions | 
     if cfg.protocol == "5":
         return SubscribeOptions(qos=1, noLocal=no_local)
     return 1
+
+
+def guarded(func: _F) -> _F:
+    """A paho callback that cannot raise into (and so cannot kill) paho's network thread."""
+
+    @functools.wraps(func)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(self, *args, **kwargs)
+        except Exception as exc:
+            self.warnings.warn(
+                "callback_error", log, "mqtt: %s failed: %s: %s", func.__name__, type(exc).__name__, exc,
+                level=logging.ERROR,
+            )  # fmt: skip
+            log.debug("callback traceback", exc_info=True)
+            return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def thread_alive(client: mqtt.Client) -> bool:
+    """paho's loop thread (a private attribute, but the only handle there is) is running."""
+    thread = getattr(client, "_thread", None)
+    return thread is not None and thread.is_alive()
+
+
+def retire(client: mqtt.Client) -> None:
+    """Stop an abandoned client without blocking the sender (loop_stop joins paho's thread)."""
+    try:
+        client.disconnect()
+        client.loop_stop()
+    except Exception as exc:  # noqa: BLE001 - it is being thrown away
+        log.debug("mqtt: retiring the old client: %s", exc)
