@@ -66,6 +66,7 @@ def wrap(msg: AnalyticsMessage, seq: int) -> dict:
         schema=msg.schema,
         msg_id=envelope.new_msg_id(),
         seq=seq,
+        epoch=1_795_372_800_000,
         ts=T0,
         device_id="dev-1",
         camera_id="cam0",
