@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from edge_agent.procstats import peak_rss_mb
 from edge_agent.publish.config import MqttConfig, OutboxConfig
 from edge_agent.publish.mqtt import Publisher
 from tests.fixtures.broker import Broker, Collector, _find_mosquitto, _mosquitto_conf, free_port
@@ -132,7 +132,7 @@ def outage(tmp: Path, run_s: float, outage_s: float, rate: float) -> dict[str, A
         "peak_queue_depth": peak_depth,
         "dropped": st["dropped"],
         "reconnects": st["reconnects"],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

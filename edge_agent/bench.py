@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import resource
 import tempfile
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge_agent.procstats import peak_rss_mb
 from edge_agent.records import Frame
 
 log = logging.getLogger(__name__)
@@ -54,19 +54,6 @@ TARGETS: tuple[Target, ...] = (
     Target("paced.cpu_share_pct", "CPU at a 30 fps source with 1 face, % of one core", 15.0),
     Target("capture_to_publish.p95", "capture to publish latency p95, ms", 50.0),
 )
-
-
-def peak_rss_mb() -> float:
-    """Peak RSS of this process image in MiB: VmHWM (ru_maxrss survives execve, so a child of a big parent
-    would report the parent's size), else ru_maxrss."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _room(rng: np.random.Generator) -> np.ndarray:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from edge_agent.analytics.attention import AttentionMeter
+from edge_agent.track.attention import AttentionMeter
 from edge_agent.analytics.config import AnalyticsConfig, AttentionConfig, VisitConfig
 from edge_agent.analytics.pose import estimate_pose
 from edge_agent.analytics.synthetic import face_keypoints, make_face

@@ -1,15 +1,22 @@
-"""Stdlib + numpy helpers shared by every worker; must import in any venv (peer, tflite-runtime), so no edge_agent."""
+"""Stdlib + numpy helpers shared by every worker; must import in any venv (peer, tflite-runtime).
+
+Of edge_agent only `edge_agent.procstats` is used: it needs the standard library alone (workers run with the repo
+on PYTHONPATH), and it is the one peak-RSS implementation that stays right after execve.
+"""
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from edge_agent.procstats import peak_rss_mb
+
+__all__ = ["peak_rss_mb", "read_job", "reply"]
 
 
 def read_job() -> dict[str, Any]:
@@ -20,22 +27,6 @@ def reply(result: dict[str, Any]) -> None:
     """The worker's answer: one JSON line, the last on stdout."""
     sys.stdout.write("\n" + json.dumps(result) + "\n")
     sys.stdout.flush()
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process image, in MiB.
-
-    Linux carries ru_maxrss across execve (a worker started by a 700 MB orchestrator would report 700 MB), so
-    VmHWM from /proc/self/status, the high-water mark of this image only, is used where it exists.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def summarize_ms(samples_s: list[float]) -> dict[str, float]:

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge_agent.analytics.config import AudienceConfig
+from edge_agent.timefmt import iso_ts
 from edge_agent.track.events import UNKNOWN, TrackView
-from edge_agent.track.payloads import head_payload, iso
+from edge_agent.track.payloads import head_payload
 
 SCHEMA_AUDIENCE = "edge-agent/audience/1"
 
@@ -106,7 +107,7 @@ class AudienceMonitor:
     def payload(present: Sequence[TrackView], ts: float) -> dict[str, Any]:
         lookers = [v for v in present if v.looking]
         return {
-            "t": iso(ts),
+            "t": iso_ts(ts),
             "count": len(present),
             "looking_count": len(lookers),
             "minors": sum(1 for v in present if v.attributes.minor),

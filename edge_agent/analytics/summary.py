@@ -17,8 +17,8 @@ from typing import Any
 
 from edge_agent.analytics.config import SummaryConfig
 from edge_agent.modelmeta import ModelMetadata
+from edge_agent.timefmt import iso_ts
 from edge_agent.track.events import UNKNOWN, HeadSpec, TrackEnd
-from edge_agent.track.payloads import iso
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ class IntervalSummarizer:
         attention = sum(e.attention_s for e in adults)
         firsts = [e.time_to_first_glance_s for e in adults if e.viewer and e.time_to_first_glance_s is not None]
         out: dict[str, Any] = {
-            "interval_start": iso(start),
-            "interval_end": iso(end),
+            "interval_start": iso_ts(start),
+            "interval_end": iso_ts(end),
             "interval_s": self._cfg.interval_s,
             "partial": partial,
             "model": None if self._model is None else self._model.payload(),

@@ -155,3 +155,40 @@ class TrackerConfig(BaseModel):
         if self.visit_gap_s < self.max_missed_s:
             raise ValueError(f"visit_gap_s ({self.visit_gap_s}) must be >= max_missed_s ({self.max_missed_s})")
         return self
+
+
+class AttentionConfig(BaseModel):
+    """When a face counts as looking at the screen (camera mounted at the screen)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    yaw_limit_deg: float = Field(default=25.0, gt=0.0, le=90.0, description="Looking while |yaw| stays within this.")
+    pitch_limit_deg: float = Field(
+        default=20.0, gt=0.0, le=90.0, description="Looking while |pitch| stays within this."
+    )
+    hysteresis_deg: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=30.0,
+        description="Once looking, the face must turn this much past a limit to stop looking (no flicker).",
+    )
+    smoothing_s: float = Field(
+        default=0.15, ge=0.0, le=5.0, description="Time constant of the yaw/pitch smoothing (exponential); 0 = none."
+    )
+    min_glance_s: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=10.0,
+        description="A looking spell shorter than this is not a glance and adds no attention.",
+    )
+
+
+class VisitConfig(BaseModel):
+    """Which visits count as viewers; everything else is a passer-by."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_dwell_s: float = Field(
+        default=1.0, ge=0.0, description="Visits shorter than this are passers-by even if they glanced."
+    )
+    min_samples: int = Field(default=3, ge=1, description="Visits with fewer face detections than this are passers-by.")

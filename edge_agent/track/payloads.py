@@ -6,18 +6,13 @@ Only heads present in the estimate are written, so a disabled head never appears
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from edge_agent.records import Pose
+from edge_agent.timefmt import iso_ts
 from edge_agent.track.events import AttributeEstimate, HeadEstimate, TrackEnd, TrackEvent, TrackNew, TrackUpdate
 
 SCHEMA_TRACKS = "edge-agent/tracks/1"
-
-
-def iso(ts: float) -> str:
-    """Epoch seconds -> UTC ISO-8601 with milliseconds and a Z."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _r(x: float, nd: int = 3) -> float:
@@ -61,7 +56,7 @@ def track_payload(ev: TrackEvent) -> dict[str, Any]:
         return {
             "event": "new",
             "track_id": ev.track_id,
-            "t_start": iso(ev.ts),
+            "t_start": iso_ts(ev.ts),
             "box": ev.box.as_list(),
             "score": _r(ev.score),
         }
@@ -69,8 +64,8 @@ def track_payload(ev: TrackEvent) -> dict[str, Any]:
         out = {
             "event": "update",
             "track_id": ev.track_id,
-            "t_start": iso(ev.start_ts),
-            "t": iso(ev.ts),
+            "t_start": iso_ts(ev.start_ts),
+            "t": iso_ts(ev.ts),
             "box": ev.box.as_list(),
             "dwell_s": _r(ev.dwell_s),
             "looking": ev.looking,
@@ -88,8 +83,8 @@ def end_payload(ev: TrackEnd) -> dict[str, Any]:
     out: dict[str, Any] = {
         "event": "end",
         "track_id": ev.track_id,
-        "t_start": iso(ev.start_ts),
-        "t_end": iso(ev.ts),
+        "t_start": iso_ts(ev.start_ts),
+        "t_end": iso_ts(ev.ts),
         "dwell_s": _r(ev.dwell_s),
         "samples": ev.samples,
         "attention_s": _r(ev.attention_s),

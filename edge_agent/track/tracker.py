@@ -21,11 +21,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from edge_agent.analytics.attention import AttentionMeter
-from edge_agent.analytics.config import AttentionConfig, VisitConfig
 from edge_agent.records import Attributes, Box, Face, Pose, TrackHint
 from edge_agent.track.aggregate import AttributeAccumulator
-from edge_agent.track.config import TrackerConfig
+from edge_agent.track.attention import AttentionMeter
+from edge_agent.track.config import AttentionConfig, TrackerConfig, VisitConfig
 from edge_agent.track.events import HeadSpec, TrackEnd, TrackEvent, TrackNew, TrackUpdate, TrackView
 from edge_agent.track.sampling import AttributeSampler, Candidate, SampleState, face_quality, sharpness_score
 

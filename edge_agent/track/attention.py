@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from edge_agent.analytics.config import AttentionConfig
 from edge_agent.records import Pose
+from edge_agent.track.config import AttentionConfig
 
 _AWAY = Pose(yaw=90.0, pitch=0.0)
 
