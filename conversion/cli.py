@@ -2,57 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-log = logging.getLogger("conversion")
+from conversion import cli_quantize  # noqa: F401 - registers `quantize` and `verify` on the group
+from conversion.cli_common import UsageError, main, need_tensorflow, run
 
-
-class UsageError(click.ClickException):
-    exit_code = 2
-
-
-def _setup_logging(verbose: bool) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
-
-
-def _need_tensorflow() -> None:
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        raise click.ClickException("TensorFlow is not installed: pip install 'edge-agent[convert]'") from None
-
-
-def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a library function, turning our typed errors into one-line messages with meaningful exit codes."""
-    from conversion.data import DataError
-    from conversion.errors import ConversionError
-    from conversion.imagenet_seed import SeedError
-    from edge_agent.modelmeta import MetadataError
-    from edge_agent.runtime import ModelLoadError
-
-    try:
-        return fn(*args, **kwargs)
-    except (DataError, SeedError, ConversionError, MetadataError, ModelLoadError, FileNotFoundError) as exc:
-        raise UsageError(str(exc).splitlines()[0]) from None
-    except KeyboardInterrupt:
-        click.echo("interrupted; rerun the same command to resume from the last checkpoint", err=True)
-        sys.exit(130)
-
-
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def main(verbose: bool) -> None:
-    """Train, quantize and verify edge-agent attribute models."""
-    _setup_logging(verbose)
-
+__all__ = ["UsageError", "main"]
 
 @main.command("train")
 @click.option("--data", required=True, multiple=True, type=click.Path(path_type=Path),
@@ -78,22 +36,15 @@ def main(verbose: bool) -> None:
 @click.option("--max-samples", type=int, default=None, help="Use a random subset (smoke runs).")
 def train_cmd(**kw: Any) -> None:
     """Train the multi-head model. Rerunning the same command resumes after an interruption."""
-    _need_tensorflow()
+    need_tensorflow()
     from conversion.train import TrainConfig, train
 
     if kw["imagenet"] is not None and not Path(kw["imagenet"]).is_file():
         raise UsageError(f"--imagenet file not found: {kw['imagenet']}")
     kw["data"] = list(kw["data"])
-    path = _run(train, TrainConfig(**kw))
+    path = run(train, TrainConfig(**kw))
     click.echo(str(path))
 
-
-def _register_more() -> None:
-    # quantize/verify live in their own modules to keep this file small.
-    from conversion import cli_quantize  # noqa: F401
-
-
-_register_more()
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from conversion.cli import UsageError, _need_tensorflow, _run, main
+from conversion.cli_common import UsageError, main, need_tensorflow, run
 
 
 @main.command("quantize")
@@ -31,7 +31,7 @@ from conversion.cli import UsageError, _need_tensorflow, _run, main
 @click.option("--model-version", "version", default="1.0.0", show_default=True)
 def quantize_cmd(model: Path, **kw: Any) -> None:
     """Convert a trained Keras model to TFLite, with metadata (labels, preprocessing, crop, provenance, hash)."""
-    _need_tensorflow()
+    need_tensorflow()
     from conversion.quantize import QuantizeConfig, quantize
 
     if not model.exists():
@@ -42,7 +42,7 @@ def quantize_cmd(model: Path, **kw: Any) -> None:
             raise UsageError(f"calibration path not found: {p}")
     if kw["temperature_split"] == "none":
         kw["temperature_split"] = None
-    click.echo(str(_run(quantize, QuantizeConfig(model=model, **kw))))
+    click.echo(str(run(quantize, QuantizeConfig(model=model, **kw))))
 
 
 @main.command("verify")
@@ -69,8 +69,8 @@ def verify_cmd(float_model: Path, tflite_model: Path, **kw: Any) -> None:
         if not Path(p).exists():
             raise UsageError(f"path not found: {p}")
     if float_model.suffix == ".keras":
-        _need_tensorflow()
-    report = _run(verify, VerifyConfig(float_model=float_model, quant_model=tflite_model, **kw))
+        need_tensorflow()
+    report = run(verify, VerifyConfig(float_model=float_model, quant_model=tflite_model, **kw))
     click.echo(markdown(report))
     if not report["passed"]:
         click.echo(f"error: quantized model loses more than {kw['max_drop']} points on a head: {report['drop_points']}",
