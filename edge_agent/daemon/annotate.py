@@ -108,7 +108,7 @@ class _Frames:
                 self.skips.skip(exc)
                 continue
             n += 1
-            yield _Item(self.t0 + i / self.fps, image, path.stem)
+            yield _Item(self.t0 + i / self.fps, image, f"{i:04d}_{path.stem}")  # a.jpg and a.png stay apart
 
     def _stream(self, limit: int | None) -> Iterator[_Item]:
         from edge_agent.capture.base import BadFrame
