@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
+
+from edge_agent.daemon import signals as _signals
+
+_signals.install_early(sys.argv)  # before the slow imports below: a signal during start-up is a clean stop
+
+import logging
 from pathlib import Path
 
 import click
@@ -53,14 +58,21 @@ def main(ctx: click.Context) -> None:
 @click.pass_context
 @boundary
 def run(ctx: click.Context, source: str | None, duration: float | None, print_events: bool) -> None:
-    """Run the agent (the daemon). SIGTERM/SIGINT stop it cleanly."""
+    """Run the agent (the daemon). SIGHUP reloads the config; SIGTERM, SIGINT and other fatal signals stop it cleanly."""
     from edge_agent.daemon.overrides import with_source
     from edge_agent.pipeline import run_agent
 
     cfg, path = load(ctx)
     if source:
         cfg = with_source(cfg, source)
-    code = run_agent(cfg, config_path=path, source_override=source, duration_s=duration, print_events=print_events)
+    code = run_agent(
+        cfg,
+        config_path=path,
+        source_override=source,
+        duration_s=duration,
+        print_events=print_events,
+        signals=_signals.current(),
+    )
     sys.exit(code)
 
 

@@ -1,15 +1,13 @@
-"""Composition root entry point: `run_agent(cfg)` installs signal handlers that only set the stop event."""
+"""Composition root entry point: `run_agent(cfg)` runs the agent with signal handlers that only set events."""
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 
 from edge_agent.config import AgentConfig
 from edge_agent.daemon.agent import Agent
+from edge_agent.daemon.signals import Signals
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +21,19 @@ def run_agent(
     source_override: str | None = None,
     duration_s: float | None = None,
     print_events: bool = False,
+    signals: Signals | None = None,
 ) -> int:
-    """Run the agent in this (main) thread until SIGTERM/SIGINT, --duration, or every camera has ended."""
-    stop = threading.Event()
+    """Run the agent in this (main) thread until a stop signal, --duration, or every camera has ended.
 
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        if not stop.is_set():
-            log.info("%s received; stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    `signals`: handlers the CLI installed before its slow imports; without them they are installed here.
+    SIGHUP reloads the config (as `cmd/reload` does); SIGTERM, SIGINT, SIGQUIT, SIGUSR1/2 ... stop cleanly.
+    """
+    own = signals is None
+    handlers = Signals().install() if signals is None else signals
     try:
+        if handlers.stop.is_set():
+            log.info("stopped during start-up (%s), before anything was started", ", ".join(handlers.received))
+            return 0
         agent = Agent(
             cfg,
             config_path=config_path,
@@ -41,7 +41,8 @@ def run_agent(
             print_events=print_events,
             duration_s=duration_s,
         )
-        return agent.run(stop)
+        agent.reload_requested = handlers.reload
+        return agent.run(handlers.stop)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if own:
+            handlers.restore()

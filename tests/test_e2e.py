@@ -230,7 +230,7 @@ def assert_no_image_data(messages: list[Message], state_dir: Path) -> None:
     files = [p for p in state_dir.rglob("*") if p.is_file()]
     assert files, "the outbox should exist in the state dir"
     for f in files:
-        assert re.fullmatch(r"outbox\.sqlite3(-wal|-shm|-journal|\.lock)?", f.name), (
+        assert re.fullmatch(r"outbox\.sqlite3(-wal|-shm|-journal|\.lock|\.seq)?", f.name), (
             f"unexpected file in state dir: {f}"
         )
         data = f.read_bytes()

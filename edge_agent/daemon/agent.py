@@ -67,6 +67,7 @@ class Agent:
         self.ready_sent = False
         self._last_ping = -1e9
         self.stop = threading.Event()
+        self.reload_requested = threading.Event()  # set by SIGHUP (daemon.signals)
         self.runners: list[CameraRunner] = []
         self.workers: dict[str, CameraWorker] = {}
         self._unhealthy: set[str] = set()
@@ -170,7 +171,13 @@ class Agent:
             timings=self.timings.snapshot(),
             publish=publish,
         )
-        return messages.stats(self.reporter.report(snap))
+        payload = self.reporter.report(snap)
+        payload["commands"] = self.commands.stats()
+        warnings = self.commands.warnings.snapshot()
+        if self.publisher is not None:
+            warnings.update(self.publisher.warnings.snapshot())
+        payload["warnings"] = warnings
+        return messages.stats(payload)
 
     def _teardown(self) -> None:
         """Reverse build order: capture stops first, open visits are flushed, the publisher goes last (offline)."""
@@ -224,6 +231,9 @@ class Agent:
                 self.notifier.ready("first frame analysed")
                 log.info("first frame analysed; ready")
             self._check_health(now)
+            if self.reload_requested.is_set():  # SIGHUP: run as a command, between frames, with a result
+                self.reload_requested.clear()
+                self.commands.request("reload", "SIGHUP")
             self.watchdog_tick(now)
             if now >= next_stats:
                 next_stats = now + self.cfg.agent.stats_interval_s
@@ -237,7 +247,8 @@ class Agent:
 
     def making_progress(self, now: float) -> bool:
         """The pipeline loop is turning (each turn waits at most ~0.2 s for a frame) and no camera fails every frame."""
-        return now - self.heartbeat < self.cfg.agent.watchdog_stall_s and not self._unhealthy
+        publisher_ok = self.publisher is None or self.publisher.healthy(now)  # network thread alive, on schedule
+        return now - self.heartbeat < self.cfg.agent.watchdog_stall_s and not self._unhealthy and publisher_ok
 
     def _check_health(self, now: float) -> None:
         """Report a camera turning unhealthy (every frame fails) or recovering, once per change."""

@@ -9,6 +9,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from edge_agent.publish.storage import OutboxStorageError
+
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,8 @@ class Sink:
                 msg.topic_suffix, msg.payload, schema=msg.schema, camera_id=msg.camera_id, retain=msg.retain
             )
             self.submitted += 1
+        except OutboxStorageError:  # disk full etc.: counted and logged (once a minute) by the outbox itself
+            self.failed += 1
         except Exception as exc:  # noqa: BLE001 - one unpublishable message must not stop the pipeline
             self.failed += 1
             log.error("cannot publish %s: %s", msg.topic_suffix, exc)
