@@ -113,6 +113,30 @@ class Consumer:
         with self._lock:
             return [g for d in self._devices.values() for q in d.epochs.values() for g in q.pending]
 
+    def export_state(self, remember: int = 10_000) -> dict[str, Any]:
+        """What a restarted consumer needs to go on without repeats or false gaps: per device, the newest
+        msg_ids and, per epoch, the next seq expected. JSON-able."""
+        with self._lock:
+            return {
+                dev.device_id: {
+                    "seen": dev.dedup.recent(remember),
+                    "current": dev.current,
+                    "epochs": [[e, q.position] for e, q in dev.epochs.items() if q.position is not None],
+                }
+                for dev in self._devices.values()
+            }
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Undo `export_state` in a fresh consumer (before any message)."""
+        with self._lock:
+            for device_id, doc in state.items():
+                dev = self._devices.setdefault(device_id, _Device(device_id))
+                for msg_id in doc.get("seen", []):
+                    dev.dedup.seen(str(msg_id))
+                dev.current = doc.get("current")
+                for epoch, position in doc.get("epochs", []):
+                    self._sequencer(dev, epoch).resume_at(int(position))
+
     # -- input ---------------------------------------------------------------------------------------------------
 
     def handle(self, topic: str, payload: bytes, *, retained: bool, now: float, token: Token = None) -> list[Token]:

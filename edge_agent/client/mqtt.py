@@ -7,7 +7,9 @@ everything the client has not acknowledged, and whatever arrives while it is dow
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import ssl
 import threading
 import time
@@ -27,6 +29,7 @@ from edge_agent.client.core import Consumer, DeviceState, Token
 log = logging.getLogger(__name__)
 
 _TICK_S = 0.1
+_SAVE_EVERY_S = 5.0
 
 
 class ClientError(RuntimeError):
@@ -51,6 +54,7 @@ class ClientConfig:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     keepalive_s: int = 30
+    state_file: Path | None = None  # where seen msg_ids and seq positions survive a consumer restart
     hold_s: float = 0.5  # wait this long for an earlier seq before handing a later one on
     loss_after_s: float = 90.0  # a gap not filled nor reported dropped by the device after this is a loss
 
@@ -72,6 +76,8 @@ class AgentClient:
             # a shared subscription splits one device's stream across consumers: gaps here are normal
             loss_after = float("inf")
         self.consumer = Consumer(cfg.prefix, hold_s=cfg.hold_s, loss_after_s=loss_after)
+        if cfg.state_file is not None:
+            self._load_state(cfg.state_file)
         self._gen = 0  # connection generation: a token from an older connection must never be acknowledged
         self._connected = threading.Event()
         self._subscribed = threading.Event()
@@ -102,10 +108,33 @@ class AgentClient:
     def close(self) -> None:
         """Disconnect; what was not acknowledged stays in the broker session for the next start."""
         self._stop.set()
-        self._client.disconnect()
-        self._client.loop_stop()
         if self._ticker.is_alive():
             self._ticker.join(2.0)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Write the consumer state to `state_file` atomically (also done every few seconds while running)."""
+        path = self.cfg.state_file
+        if path is None:
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self.consumer.export_state()), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.error("client: cannot save state to %s: %s", path, exc)
+
+    def _load_state(self, path: Path) -> None:
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:  # a damaged file costs repeats and false gaps, never the start
+            log.error("client: state file %s unreadable (%s); starting without it", path, exc)
+            return
+        self.consumer.restore_state(state)
 
     @property
     def connected(self) -> bool:
@@ -176,8 +205,12 @@ class AgentClient:
         self._ack(done)
 
     def _tick_loop(self) -> None:
+        next_save = time.monotonic() + _SAVE_EVERY_S
         while not self._stop.wait(_TICK_S):
             self._ack(self.consumer.tick(time.monotonic()))
+            if time.monotonic() >= next_save:
+                next_save = time.monotonic() + _SAVE_EVERY_S
+                self.save_state()
 
     def _ack(self, tokens: list[Token]) -> None:
         for token in tokens:

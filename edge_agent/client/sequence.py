@@ -77,6 +77,10 @@ class Dedup:
             self._seen.popitem(last=False)
         return False
 
+    def recent(self, n: int) -> list[str]:
+        """The newest `n` msg_ids, oldest first (what a consumer persists across its own restarts)."""
+        return list(self._seen)[-n:]
+
 
 class DeviceSequencer(Generic[T]):
     """One `(device, epoch)` sequence: `offer()` messages, `poll()` on a timer; both return what to hand on.
@@ -118,6 +122,16 @@ class DeviceSequencer(Generic[T]):
         """Gaps explained by the device's dropped reports since the last call (not losses)."""
         out, self._explained = self._explained, []
         return out
+
+    @property
+    def position(self) -> int | None:
+        """The next seq expected: everything below it was handed on or accounted for."""
+        return self._next
+
+    def resume_at(self, position: int) -> None:
+        """Continue a sequence a previous consumer process had followed up to `position` (exclusive)."""
+        if self._next is None:
+            self._next = position
 
     @property
     def idle(self) -> bool:
