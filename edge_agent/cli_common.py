@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from edge_agent.config import AgentConfig, ConfigError, describe_origin, discover_config, load_config
+from edge_agent.config.loader import ENV_CONFIG, SYSTEM_CONFIG
 from edge_agent.daemon.logsetup import setup_logging
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,14 @@ def load(
     """Find and load the config, set the log level from it (unless -v), and log which file it came from."""
     explicit = explicit or _root_obj(ctx).get("config")
     path = discover_config(explicit)
+    log.debug(
+        "config search: -c %s, $%s %s, %s %s",
+        explicit or "(none)",
+        ENV_CONFIG,
+        os.environ.get(ENV_CONFIG) or "(unset)",
+        SYSTEM_CONFIG,
+        "(exists)" if SYSTEM_CONFIG.is_file() else "(absent)",
+    )
     cfg = load_config(path)
     setup_logging("debug" if verbose(ctx) else cfg.agent.log_level)
     _root_obj(ctx)["origin"] = describe_origin(path, explicit)
