@@ -10,6 +10,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", REPO.parent / "shared"))
 
+# EDGE_AGENT_NO_SKIP=1 turns every skip into a failure (.ci/run sets it when ../shared is present, where nothing
+# a test needs may be missing): a skip that hides a bug, or a fixture that silently stopped working, cannot pass.
+NO_SKIP = os.environ.get("EDGE_AGENT_NO_SKIP") == "1"
+
 # Fixture modules owned by each subsystem live in tests/fixtures/; list them here.
 pytest_plugins = [
     "tests.fixtures.broker",
@@ -39,3 +43,22 @@ def face_video(shared_dir: Path) -> Path:
     if not p.is_file():
         pytest.skip("../shared/data/video/face.mp4 is not present")
     return p
+
+
+def _fail_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if NO_SKIP and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"EDGE_AGENT_NO_SKIP=1: this skip counts as a failure: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    _fail_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-untyped-def]
+    outcome = yield
+    _fail_skip(outcome.get_result())

@@ -7,15 +7,13 @@ import json
 import pytest
 
 from edge_agent.analytics.config import AnalyticsConfig, SummaryConfig
-from edge_agent.analytics.engine import CameraAnalytics, AnalyticsMessage
+from edge_agent.analytics.engine import AnalyticsMessage, CameraAnalytics
 from edge_agent.analytics.summary import ModelInfo
 from edge_agent.analytics.synthetic import head, make_face
+from edge_agent.publish import envelope, schemas
 from edge_agent.records import Attributes
 from edge_agent.track.config import TrackerConfig
 from edge_agent.track.events import HeadSpec
-
-schemas = pytest.importorskip("edge_agent.publish.schemas")
-envelope = pytest.importorskip("edge_agent.publish.envelope")
 
 AGE = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
 EDGES = (0, 3, 10, 20, 30, 40, 50, 60, 70)

@@ -9,6 +9,7 @@ import pytest
 
 from edge_agent import bench
 from edge_agent.detect.config import DetectorConfig
+from tests.test_e2e import models_dir  # noqa: F401 - session fixture: pulls the detector models (skips only offline)
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +31,10 @@ def test_bench_frames_are_640x480_with_the_requested_face_counts() -> None:
     assert not np.array_equal(frames[0][0], frames[1][0]), "faces move between frames"
 
 
-def test_the_agents_detector_finds_the_faces_pasted_into_bench_frames() -> None:
+def test_the_agents_detector_finds_the_faces_pasted_into_bench_frames(models_dir: Path) -> None:  # noqa: F811
     from edge_agent.detect.base import create_detector
 
-    try:
-        det = create_detector(DetectorConfig())
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"detector models unavailable: {exc}")
-    with det:
+    with create_detector(DetectorConfig(models_dir=models_dir)) as det:
         for img, k in bench.make_frames(90, (1, 2, 3))[::15]:
             assert len(det.detect(img)) == k
 

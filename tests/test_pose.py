@@ -1,4 +1,4 @@
-"""Head pose from 6 keypoints: known rotations of a 3-D face are recovered within tolerance, signs follow records.Pose."""
+"""Head pose from 6 keypoints: known rotations of a 3-D face are recovered within tolerance; signs as records.Pose."""
 
 from __future__ import annotations
 
@@ -84,17 +84,16 @@ def test_unusable_keypoints_give_none_not_an_exception(kp: np.ndarray) -> None:
 
 
 def _detector():
-    detect = pytest.importorskip("edge_agent.detect.base", reason="the detector has not landed")
-    pytest.importorskip("edge_agent.detect.blazeface", reason="the detector has not landed")
     from edge_agent import models_store
+    from edge_agent.detect.base import create_detector
     from edge_agent.detect.config import DetectorConfig
 
     cache = Path.home() / ".cache" / "edge-agent-test-models"
     try:
         models_store.pull(cache)
-    except Exception as exc:  # noqa: BLE001 - no network: skip, do not fail
+    except models_store.ModelStoreError as exc:  # no network: the one reason to skip; anything else is a failure
         pytest.skip(f"BlazeFace models unavailable: {exc}")
-    return detect.create_detector(DetectorConfig(models_dir=cache))
+    return create_detector(DetectorConfig(models_dir=cache))
 
 
 def test_real_face_photo_is_near_frontal_and_rotating_it_in_plane_changes_only_roll() -> None:

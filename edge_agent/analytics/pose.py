@@ -52,7 +52,8 @@ def rotation_from_pose(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarra
     ry = np.array([[math.cos(-a), 0, math.sin(-a)], [0, 1, 0], [-math.sin(-a), 0, math.cos(-a)]])
     rx = np.array([[1, 0, 0], [0, math.cos(-b), -math.sin(-b)], [0, math.sin(-b), math.cos(-b)]])
     rz = np.array([[math.cos(c), -math.sin(c), 0], [math.sin(c), math.cos(c), 0], [0, 0, 1]])
-    return ry @ rx @ rz
+    rot: np.ndarray = ry @ rx @ rz
+    return rot
 
 
 def pose_from_rotation(rot: np.ndarray) -> Pose:

@@ -6,7 +6,6 @@ Pure functions; the agent (daemon/agent.py, `Agent.reload` and `Agent.apply_conf
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from edge_agent.config import AgentConfig
 
@@ -22,7 +21,7 @@ LIVE_PREFIXES = (
 RESTART_IN_LIVE = ("attributes.model", "attributes.num_threads")
 
 
-def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
+def changed_paths(old: object, new: object, prefix: str = "") -> list[str]:
     """Dotted paths whose values differ between two model_dump()s (lists compared whole)."""
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
