@@ -148,3 +148,4 @@ class TrackHint:
     track_id: str
     box: Box  # predicted for the frame about to be analysed, frame pixels
     last_seen: float  # frame time (monotonic seconds) of the track's latest detection
+    speed: float = 0.0  # how fast the face moves, face widths per second (smoothed)

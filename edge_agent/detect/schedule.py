@@ -10,7 +10,8 @@ it what the region searches found. The rules, in order:
    `full_scan_every` frames and never later than `max_latency_s` after the previous one, so a face that enters
    without triggering rule 2 is still found within the latency bound;
 4. on a still scene with nobody tracked: a full scan every `idle_scan_s` only; the other frames are skipped;
-5. otherwise each live track whose last look is `region_interval_s` old gets a region search.
+5. otherwise each live track whose last look is `region_interval_s` old gets a region search (a face new since
+   the last full scan gets one on the very next frame, so its track is confirmed as soon as with every frame).
 A track is live when its latest look found it: the region search that misses it stops following it, and the next
 full scan (requested at once, rule 1) finds it again or lets it end.
 """
@@ -81,7 +82,7 @@ class DetectionScheduler:
                 self._last_motion_scan = t
             return Plan(True, reason)
         self._since_full += 1
-        regions = tuple(h for h in self._live(hints) if t - self._last_look_of(h) + _EPS >= self._cfg.region_interval_s)
+        regions = tuple(h for h in self._live(hints) if self._due(h, t))
         for h in regions:
             self._last_look[h.track_id] = t
         if regions:
@@ -132,11 +133,23 @@ class DetectionScheduler:
         return None
 
     def _live(self, hints: Sequence[TrackHint]) -> list[TrackHint]:
-        """Tracks whose latest look (the last full scan, or their own region search) found them."""
+        """Tracks their own latest region search found (or never searched yet).
+
+        A full scan that misses a known face does not drop it: the full scan is the less sensitive of the two
+        for small faces (a 50 px face is ~17 px at its input), so the region search gets the next word.
+        """
         alive = {h.track_id for h in hints}
         for key in [k for k in self._last_look if k not in alive]:
             del self._last_look[key]  # ended tracks
-        return [h for h in hints if h.last_seen >= max(self._last_full, self._last_look.get(h.track_id, -math.inf))]
+        return [h for h in hints if h.last_seen >= self._last_look.get(h.track_id, -math.inf)]
+
+    def _due(self, hint: TrackHint, t: float) -> bool:
+        """A face new since the last full scan is looked at again at once (the tracker confirms a track on its
+        second sighting, as it would with every frame scanned); a known one every `region_interval_s`."""
+        if hint.track_id not in self._last_look or hint.last_seen < self._last_full:
+            return True  # new since the last full scan, or missed by it: look again at once
+        since = t - self._last_look_of(hint) + _EPS
+        return since >= self._cfg.region_interval_s or hint.speed * since >= self._cfg.region_max_shift
 
     def _last_look_of(self, hint: TrackHint) -> float:
         return max(self._last_full, self._last_look.get(hint.track_id, -math.inf))

@@ -93,6 +93,13 @@ class ScheduleConfig(BaseModel):
         description="Re-find each known face at most this often (0: on every frame). The tracker bridges the "
         "frames in between.",
     )
+    region_max_shift: float = Field(
+        default=0.25,
+        gt=0.0,
+        le=5.0,
+        description="A face moving fast is looked at sooner: as soon as it may have moved this many face widths "
+        "since its last look (at its measured speed), whatever region_interval_s says.",
+    )
     region_input: int = Field(
         default=128,
         ge=64,

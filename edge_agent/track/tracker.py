@@ -198,7 +198,7 @@ class Tracker:
         """Each track seen within `max_missed_s`, with its box predicted for time `t` (for detection scheduling)."""
         horizon = self._cfg.max_missed_s
         return [
-            TrackHint(tr.id, tr.predicted(t, horizon), tr.last_t)
+            TrackHint(tr.id, tr.predicted(t, horizon), tr.last_t, math.hypot(tr.vx, tr.vy) / max(tr.box.width, 1.0))
             for tr in self._tracks
             if self._now is None or self._now - tr.last_t <= horizon
         ]
