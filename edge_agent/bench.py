@@ -337,8 +337,8 @@ def format_bench(result: dict[str, Any]) -> str:
             f"of {result['faces_pasted']} pasted"
         ),
         (
-            f"peak RSS: {_fmt(result['peak_rss_mb'])} MB (of which {_fmt(result.get('frames_mb'))} MB are the pre-built "
-            "bench frames; the daemon holds a frame or two)"
+            f"peak RSS: {_fmt(result['peak_rss_mb'])} MB (of which {_fmt(result.get('frames_mb'))} MB are the "
+            "pre-built bench frames; the daemon holds a frame or two)"
         ),
         (
             f"CPU at a paced {p['fps']:g} fps source, 1 face: {_fmt(p['cpu_share_pct'])}% of one core "

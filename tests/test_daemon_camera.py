@@ -93,8 +93,8 @@ def runner_with(detector: FaceDetector, analytics: object, feed: ListFeed, class
 
 
 def test_each_face_carries_its_width_pose_and_attributes_into_analytics(detector: FaceDetector) -> None:
-    from edge_agent.daemon.builders import classifier
     from edge_agent.classify.config import AttributesConfig
+    from edge_agent.daemon.builders import classifier
 
     clf, _ = classifier(AttributesConfig(model=ATTRIBUTE_MODEL))
     assert clf is not None

@@ -81,8 +81,8 @@ def test_every_frame_failing_makes_the_camera_unhealthy_and_stops_watchdog_pings
     tmp_path: Path,
     broker: Any,
     collector_factory: Any,
-    models_dir: Path,
-    notify: Datagrams,  # noqa: F811
+    models_dir: Path,  # noqa: F811
+    notify: Datagrams,
 ) -> None:
     cfg = parse_config(f"""
 [agent]

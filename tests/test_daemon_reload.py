@@ -77,9 +77,7 @@ def test_reload_switches_heads_and_tracking_live_and_publishes_the_effect(
 
     try:
         sub.wait_for(
-            lambda t, d: t.endswith("/tracks")
-            and d.get("event") == "update"
-            and classified(d, "gender"),
+            lambda t, d: t.endswith("/tracks") and d.get("event") == "update" and classified(d, "gender"),
             40,
             "an update with a classified gender",
         )

@@ -181,7 +181,7 @@ class Tracker:
             return matched
         full_px, ref = self._cfg.full_weight_face_px, self._cfg.sampling.sharp_ref
         cands = [
-            Candidate(i, tr.sampling, face_quality(f, full_px, ref), f.face_px if f.face_px > 0 else f.detection.box.width)
+            Candidate(i, tr.sampling, face_quality(f, full_px, ref), f.face_px or f.detection.box.width)
             for i, (tr, f) in enumerate(matched)
         ]
         picked = self._sampler.choose(t, cands)
