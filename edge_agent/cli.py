@@ -8,13 +8,14 @@ from edge_agent.daemon import signals as _signals
 
 _signals.install_early(sys.argv)  # before the slow imports below: a signal during start-up is a clean stop
 
-import logging
-from pathlib import Path
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import click
+import click  # noqa: E402
 
-from edge_agent import __version__
-from edge_agent.cli_common import (
+from edge_agent import __version__  # noqa: E402
+from edge_agent.cli_common import (  # noqa: E402
+    EXIT_CONFIG,
     EXIT_RUNTIME,
     boundary,
     common_options,
@@ -24,7 +25,7 @@ from edge_agent.cli_common import (
     origin,
     verbose_option,
 )
-from edge_agent.daemon.logsetup import setup_logging
+from edge_agent.daemon.logsetup import setup_logging  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def main(ctx: click.Context) -> None:
 @click.pass_context
 @boundary
 def run(ctx: click.Context, source: str | None, duration: float | None, print_events: bool) -> None:
-    """Run the agent (the daemon). SIGHUP reloads the config; SIGTERM, SIGINT and other fatal signals stop it cleanly."""
+    """Run the agent (the daemon). SIGHUP reloads the config; SIGTERM and other fatal signals stop it cleanly."""
     from edge_agent.daemon.overrides import with_source
     from edge_agent.pipeline import run_agent
 
@@ -82,11 +83,28 @@ def run(ctx: click.Context, source: str | None, duration: float | None, print_ev
 @click.pass_context
 @boundary
 def check_config(ctx: click.Context, file: Path | None) -> None:
-    """Validate a config file (and that its secrets are available); print a summary."""
+    """Validate a config file, its secrets and every path as `run` would use them; list all problems (exit 2)."""
+    from edge_agent.config import ConfigError
+    from edge_agent.config.checks import path_problems
     from edge_agent.daemon.overrides import describe_config
 
-    cfg, _ = load(ctx, quiet=True, explicit=file)
-    lines = describe_config(cfg)
+    lines: list[str] = []
+    try:
+        cfg, _ = load(ctx, quiet=True, explicit=file)
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        problems = path_problems(cfg)
+        try:
+            lines = describe_config(cfg)
+        except ConfigError as exc:
+            problems += exc.problems
+    if len(problems) == 1:
+        fail(problems[0], EXIT_CONFIG)
+    if problems:
+        for problem in problems:
+            click.echo(f"edge-agent: error: {problem}", err=True)
+        fail(f"{len(problems)} problems found", EXIT_CONFIG)
     lines.insert(1, f"file         {origin(ctx)}")
     for line in lines:
         click.echo(line)

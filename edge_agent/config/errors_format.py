@@ -106,7 +106,19 @@ def _expected(err: Any, allowed: set[str] | None) -> str:
 def format_validation_error(source: str, model: type[BaseModel], raw: dict[str, Any], exc: ValidationError) -> str:
     """One line naming the first problem's key path, its value and what is expected (+ how many more)."""
     errors = exc.errors(include_url=False)
-    err = errors[0]
+    line = format_one(source, model, raw, errors[0])
+    if len(errors) > 1:
+        line += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return line
+
+
+def format_all(source: str, model: type[BaseModel], raw: dict[str, Any], exc: ValidationError) -> list[str]:
+    """One line per problem, in pydantic's order (for `check-config`, which lists them all)."""
+    return [format_one(source, model, raw, err) for err in exc.errors(include_url=False)]
+
+
+def format_one(source: str, model: type[BaseModel], raw: dict[str, Any], err: Any) -> str:
+    """`config.toml: mqtt.port = "abc": expected an integer` for one pydantic error."""
     parts, value, allowed = _walk(model, raw, tuple(err.get("loc", ())))
     expected = _expected(err, allowed)
     if err.get("type") == "union_tag_invalid":
@@ -120,6 +132,4 @@ def format_validation_error(source: str, model: type[BaseModel], raw: dict[str, 
         line = f"{source}: {path}: {expected}"
     else:
         line = f"{source}: {path} = {render_value(value if parts else err.get('input'))}: {expected}"
-    if len(errors) > 1:
-        line += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return line

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TlsConfig(BaseModel):
@@ -47,6 +47,18 @@ class MqttConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = Field(default="localhost", min_length=1, description="Broker host name or IP.")
+    hosts: list[str] = Field(
+        default_factory=list,
+        description='Several brokers (a cluster): ordered "host:port" entries, e.g. ["mq-a:1883", "mq-b:1883"]. '
+        "The agent fails over in this order with backoff and returns to the first after failback_s. Replaces "
+        "host/port when set. With TLS, each host name must be in its broker's certificate.",
+    )
+    failback_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="While on a fallback broker, check this often whether the first of `hosts` answers again, "
+        "and reconnect there if it does. 0: stay on the fallback until it fails.",
+    )
     port: int | None = Field(
         default=None, ge=1, le=65535, description="Broker port. Default: 8883 with TLS, else 1883."
     )
@@ -100,6 +112,33 @@ class MqttConfig(BaseModel):
         description="Larger payloads are refused at submit (logged, counted as dropped `oversize`).",
     )
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
+
+    @field_validator("host", "prefix", "username")
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        """A NUL or newline in a host or topic would truncate it or split a log line; refuse it here."""
+        if value is None:
+            return value
+        bad = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0), None)
+        if bad is not None:
+            raise ValueError(f"contains the control character {bad!r}; remove it")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host_has_no_spaces(cls, value: str) -> str:
+        if value != value.strip() or " " in value:
+            raise ValueError("a host name has no spaces; remove them")
+        return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _endpoints(cls, hosts: list[str]) -> list[str]:
+        from edge_agent.publish.failover import parse_endpoint
+
+        for h in hosts:
+            parse_endpoint(h, 1883)
+        return hosts
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> MqttConfig:
