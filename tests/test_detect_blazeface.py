@@ -153,7 +153,7 @@ def test_an_unusable_frame_raises_a_one_line_detect_error(detector_models: Path,
         assert len(det.detect(np.zeros((480, 640, 3), np.uint8))) == 0  # and the next frame still works
 
 
-def test_max_faces_keeps_the_best_and_min_face_px_drops_small_ones(detector_models: Path) -> None:
+def test_max_faces_keeps_the_best_and_min_detection_px_drops_small_ones(detector_models: Path) -> None:
     frame, _ = _far_face_frame(60, (20, 20))
     # A 140 px face: the astronaut's head and shoulders, cropped and enlarged 1.5x, bottom right.
     head = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[40:296, 100:356]
@@ -163,7 +163,7 @@ def test_max_faces_keeps_the_best_and_min_face_px_drops_small_ones(detector_mode
         assert len(widths) == 2 and widths[0] == pytest.approx(60, abs=6) and widths[1] == pytest.approx(141, abs=12)
     with _detector(detector_models, max_faces=1) as det:
         assert len(det.detect(frame)) == 1
-    with _detector(detector_models, min_face_px=80) as det:
+    with _detector(detector_models, min_detection_px=80) as det:
         assert [f.box.width > 80 for f in det.detect(frame)] == [True]
 
 

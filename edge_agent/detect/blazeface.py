@@ -182,7 +182,7 @@ class BlazeFaceDetector(FaceDetector):
             kept = self._refine(image, kept)
         out: list[Detection] = []
         for box, score, kps in zip(kept.boxes, kept.scores, kept.keypoints, strict=True):
-            if box[2] - box[0] < cfg.min_face_px or box[2] <= box[0] or box[3] <= box[1]:
+            if box[2] - box[0] < cfg.min_detection_px or box[2] <= box[0] or box[3] <= box[1]:
                 continue
             out.append(Detection(Box(*(float(v) for v in box)), float(score), kps.astype(np.float32)))
             if len(out) >= cfg.max_faces:

@@ -44,7 +44,12 @@ class DetectorConfig(BaseModel):
         default="weighted",
         description="weighted: average overlapping boxes by score (MediaPipe); hard: keep the best only.",
     )
-    min_face_px: float = Field(default=0.0, ge=0.0, description="Drop faces narrower than this many frame pixels.")
+    min_detection_px: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="The detector drops faces narrower than this many frame pixels (tracking.min_face_px is the "
+        "separate, larger threshold below which a kept face gets no attributes).",
+    )
     max_faces: int = Field(
         default=20, ge=1, le=1000, description="Keep at most this many faces per frame (best first)."
     )
@@ -92,6 +97,17 @@ class DetectorConfig(BaseModel):
         if self.input_width is not None:
             return self.input_width
         return DEFAULT_SHORT_RANGE_WIDTH if self.model == "short_range" else None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: object) -> object:
+        """An old config's `detector.min_face_px` gets an error naming its new key (never a silent default)."""
+        if isinstance(data, dict) and "min_face_px" in data:
+            raise ValueError(
+                "min_face_px was renamed: use detector.min_detection_px (faces the detector drops); "
+                "tracking.min_face_px is the attribute threshold"
+            )
+        return data
 
     @model_validator(mode="after")
     def _check_input_width(self) -> DetectorConfig:

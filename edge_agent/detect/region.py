@@ -66,7 +66,7 @@ class RegionFinder:
             if j < 0:
                 continue
             det = _detection(cands, j)
-            if det.box.width < self._cfg.min_face_px:
+            if det.box.width < self._cfg.min_detection_px:
                 continue
             ids.add(hint.track_id)
             found.append((det.score, det))
