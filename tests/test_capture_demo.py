@@ -12,6 +12,7 @@ import pytest
 from edge_agent.capture import CameraConfig, CameraWorker, create_source
 from edge_agent.capture.config import DemoSourceConfig
 from edge_agent.capture.demo import FACE_IMAGE, DemoSource, Placement
+from tests.test_e2e import models_dir  # noqa: F401
 
 
 def demo(**kw: object) -> DemoSource:
@@ -158,3 +159,39 @@ def test_blazeface_finds_the_face_where_it_was_placed() -> None:
             assert iou((b.x1, b.y1, b.x2, b.y2), p.face_box()) > 0.4
     finally:
         detector.close()
+
+
+def test_the_presenter_clip_and_its_licence_ship_with_the_package() -> None:
+    from edge_agent.capture.demo import PRESENTER_VIDEO, load_presenter
+
+    frames = load_presenter()
+    assert len(frames) == 120 and frames[0].shape == (192, 192, 3)
+    licence = PRESENTER_VIDEO.with_suffix(".LICENSE").read_text()
+    assert licence.startswith("MIT License") and "1Z" in licence
+    assert PRESENTER_VIDEO.stat().st_size < 300_000
+
+
+def test_one_demo_cycle_shows_a_visit_with_attention_audience_and_a_summary(models_dir: Path) -> None:  # noqa: F811
+    """The Quickstart's demo, offline: the presenter's visit begins and ends, she looks, the audience and the
+    summary are published, and the packaged model calls her an adult woman (her clip is of a woman in her 20s)."""
+    from edge_agent.config import AgentConfig
+    from edge_agent.daemon.analytics_adapter import AnalyticsAdapter
+    from edge_agent.daemon.stills import Analyzer
+    from edge_agent.records import Frame
+
+    cfg = AgentConfig()
+    src = demo()
+    src.open()
+    with Analyzer(cfg) as analyzer:
+        analytics = AnalyticsAdapter("demo", cfg.tracking, cfg.analytics, analyzer.meta, analyzer.heads)
+        msgs = []
+        for k in range(src.frames_per_cycle):
+            ts = 1_000_000.0 + k / src.cfg.fps
+            msgs += analytics.update(analyzer.analyze(src.render(k)), Frame("demo", k, ts, ts, src.render(k)))
+        msgs += analytics.flush("shutdown")
+    topics = {m.topic_suffix.rsplit("/", 1)[-1] for m in msgs}
+    assert {"tracks", "audience", "summary"} <= topics
+    (end,) = [m.payload for m in msgs if m.payload.get("event") == "end"]
+    assert end["attention_s"] > 3.0 and end["glances"] >= 1 and end["dwell_s"] > 5.0, end
+    assert end["minor"] is False and end["attributes"]["gender"]["label"] == "female", end
+    assert end["attributes"]["age_years"] >= 18, end

@@ -1,8 +1,13 @@
-"""The `demo` source: SYNTHETIC frames in which a public-domain face photo walks in, stays, and walks out. No camera needed.
+"""The `demo` source: SYNTHETIC scenes in which real faces walk in, step closer, stay, and walk out. No camera needed.
 
-The face is `demo_face.jpg` beside this file: a 160x160 crop of scikit-image's `astronaut` photograph (NASA
-portrait of Eileen Collins, public domain; see docs/capture.md). Frame k is a pure function of (config, seed, k),
-so two runs with the same seed produce identical frames.
+Two faces ship beside this file, and walker j wears face j (cycling):
+- `demo_presenter.mp4`: a 192x192, 8 s, 15 fps excerpt (downscaled, cropped to her head) of `face.mp4`, a woman
+  talking to a webcam; MIT licence, copyright (c) 2018 1Z实验室, full text in `demo_presenter.LICENSE`. Her
+  frames play in a loop, so the face moves and talks like a person, not a pasted photo.
+- `demo_face.jpg`: a 160x160 crop of scikit-image's `astronaut` photograph (NASA portrait of Eileen Collins,
+  public domain).
+
+Frame k is a pure function of (config, seed, k), so two runs with the same seed produce identical frames.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from edge_agent.capture.config import DemoSourceConfig
 log = logging.getLogger(__name__)
 
 FACE_IMAGE = Path(__file__).with_name("demo_face.jpg")
-# Where the face itself sits inside the pasted patch (fractions of the patch side), measured with OpenCV's YuNet.
+PRESENTER_VIDEO = Path(__file__).with_name("demo_presenter.mp4")
+# Where the face itself sits inside each pasted patch (fractions of the patch side), measured with OpenCV's YuNet
+# (astronaut) and BlazeFace (presenter, median over her frames).
 FACE_REL_BOX = (0.29, 0.29, 0.72, 0.86)
+PRESENTER_REL_BOX = (0.29, 0.30, 0.70, 0.70)
 # Phases of one cycle, as fractions of cycle_s: walk in, stay, walk out; the rest of the cycle is an empty scene.
 _ENTER, _STAY, _LEAVE = 0.2, 0.4, 0.2
 
@@ -34,10 +42,12 @@ class Placement:
     x: float
     y: float
     size: float
+    sprite: int = 0  # which face (index into the source's faces)
+    rel_box: tuple[float, float, float, float] = FACE_REL_BOX
 
     def face_box(self) -> tuple[float, float, float, float]:
         """Approximate box (x1, y1, x2, y2) of the face inside the patch, for tests and ground truth."""
-        fx1, fy1, fx2, fy2 = FACE_REL_BOX
+        fx1, fy1, fx2, fy2 = self.rel_box
         return (self.x + fx1 * self.size, self.y + fy1 * self.size, self.x + fx2 * self.size, self.y + fy2 * self.size)
 
 
@@ -48,6 +58,8 @@ class _Walker:
     y: float  # top edge
     delay: float  # fraction of the cycle this face starts late
     sway: float  # radians, phase of the idle sway
+    sprite: int = 0
+    rel_box: tuple[float, float, float, float] = FACE_REL_BOX
 
 
 def _smooth(u: float) -> float:
@@ -69,8 +81,12 @@ def place(w: _Walker, t_frac: float, width: int) -> Placement | None:
         return None
     if x + w.size <= 0 or x >= width:
         return None
-    scale = 1.0 + 0.05 * math.sin(2 * math.pi * u * 3 + w.sway)  # a little closer/further, like a real person
-    return Placement(x, w.y, w.size * scale)
+    # Far while walking in, a step closer while staying (about 1.5x larger: a different viewing distance), and a
+    # little sway on top, like a real person.
+    near = _smooth((u - _ENTER) / _STAY) if u >= _ENTER else 0.0
+    scale = (0.8 + 0.4 * near) * (1.0 + 0.04 * math.sin(2 * math.pi * u * 3 + w.sway))
+    size = w.size * scale
+    return Placement(x, w.y + (w.size - size) / 2, size, w.sprite, w.rel_box)
 
 
 def _walkers(cfg: DemoSourceConfig, rng: np.random.Generator) -> list[_Walker]:
@@ -80,8 +96,13 @@ def _walkers(cfg: DemoSourceConfig, rng: np.random.Generator) -> list[_Walker]:
         size = float(rng.uniform(0.30, 0.42) * min(cfg.height, lane * 1.6))
         x_stay = float(j * lane + (lane - size) * rng.uniform(0.3, 0.7))
         y = float((cfg.height - size) * rng.uniform(0.25, 0.6))
-        out.append(_Walker(size, x_stay, y, delay=0.12 * j, sway=float(rng.uniform(0, 2 * math.pi))))
+        sprite = j % len(_REL_BOXES)
+        sway = float(rng.uniform(0, 2 * math.pi))
+        out.append(_Walker(size, x_stay, y, 0.12 * j, sway, sprite, _REL_BOXES[sprite]))
     return out
+
+
+_REL_BOXES = (PRESENTER_REL_BOX, FACE_REL_BOX)  # walker j wears face j % 2: the presenter first
 
 
 def _background(cfg: DemoSourceConfig, rng: np.random.Generator) -> np.ndarray:
@@ -128,9 +149,33 @@ def load_face() -> np.ndarray:
     return img
 
 
+def load_presenter() -> list[np.ndarray]:
+    """Every frame of the presenter clip (8 s, 120 frames of 192x192: 13 MB decoded)."""
+    cap = cv2.VideoCapture(str(PRESENTER_VIDEO), cv2.CAP_FFMPEG)
+    frames: list[np.ndarray] = []
+    try:
+        while True:
+            ok, img = cap.read()
+            if not ok:
+                break
+            frames.append(img)
+    finally:
+        cap.release()
+    if not frames:
+        raise SourceError(f"demo clip missing or unreadable: {PRESENTER_VIDEO} (reinstall edge-agent)")
+    return frames
+
+
+def load_sprites() -> list[list[np.ndarray]]:
+    """The demo's faces, in walker order: the presenter's frames, then the astronaut photo as a one-frame clip."""
+    return [load_presenter(), [load_face()]]
+
+
 @register_source("demo")
 class DemoSource(FrameSource):
     """Deterministic synthetic scene at a fixed fps; labelled SYNTHETIC in the picture and in the log."""
+
+    fps: float
 
     cfg: DemoSourceConfig
 
@@ -139,9 +184,10 @@ class DemoSource(FrameSource):
         rng = np.random.default_rng(cfg.seed)
         self._walkers = _walkers(cfg, rng)
         self._bg = _background(cfg, rng)
-        self._face: np.ndarray | None = None
+        self._faces: list[list[np.ndarray]] | None = None
         self._pacer = Pacer(cfg.fps)
         self.frames_per_cycle = max(1, round(cfg.cycle_s * cfg.fps))
+        self.fps = cfg.fps
         self.index = -1  # index of the last grabbed frame
 
     @property
@@ -149,12 +195,13 @@ class DemoSource(FrameSource):
         return self._pacer.interval
 
     def open(self) -> None:
-        self._face = load_face()
+        self._faces = load_sprites()
         self.eof = False
         self.index = -1
         self._pacer.reset()
         log.info(
-            "demo source: SYNTHETIC frames (public-domain astronaut photo moved across a drawn background), %s",
+            "demo source: SYNTHETIC frames (a presenter clip, MIT, and a public-domain astronaut photo, moved across "
+            "a drawn background), %s",
             self.description,
         )
 
@@ -165,11 +212,13 @@ class DemoSource(FrameSource):
 
     def render(self, k: int) -> np.ndarray:
         """Frame k of the scene (BGR uint8), independent of anything rendered before."""
-        if self._face is None:
-            self._face = load_face()
+        if self._faces is None:
+            self._faces = load_sprites()
         frame = self._bg.copy()
         for p in self.placements(k):
-            paste(frame, self._face, p)
+            clip = self._faces[p.sprite % len(self._faces)]
+            # The clip plays at 15 fps whatever the demo's fps, so she talks at her own pace.
+            paste(frame, clip[int(k / self.cfg.fps * 15.0) % len(clip)], p)
         cv2.putText(
             frame,
             "SYNTHETIC DEMO",
@@ -183,7 +232,7 @@ class DemoSource(FrameSource):
         return frame
 
     def grab(self) -> bool:
-        if self._face is None:
+        if self._faces is None:
             return False
         if not self.cfg.loop and self.index + 1 >= self.frames_per_cycle:
             self.eof = True
@@ -197,4 +246,4 @@ class DemoSource(FrameSource):
         return self.render(self.index) if self.index >= 0 else None
 
     def close(self) -> None:
-        self._face = None
+        self._faces = None
