@@ -110,7 +110,12 @@ class Agent:
     def _add_camera(self, cam: CameraConfig, detector: FaceDetector) -> None:
         worker = builders.camera_worker(cam, self._on_camera_status)
         analytics = builders.camera_analytics(
-            cam.id, self.cfg.tracking, self.cfg.analytics, self.meta, self.cfg.attributes.enabled()
+            cam.id,
+            self.cfg.tracking,
+            self.cfg.analytics,
+            self.meta,
+            self.cfg.attributes.enabled(),
+            stills=builders.is_stills(self.cfg.cameras, cam.id),
         )
         stages = CameraStages(detector, self.classifier, analytics, builders.pose_fn())
         guide = builders.guided_detector(self.cfg.detector, cam, detector, self.region)
@@ -346,7 +351,10 @@ class Agent:
             if heads != old.attributes.enabled():
                 self._swap_classifier(cfg)
             for runner in self.runners:
-                analytics = builders.camera_analytics(runner.camera_id, cfg.tracking, cfg.analytics, self.meta, heads)
+                stills = builders.is_stills(self.cfg.cameras, runner.camera_id)
+                analytics = builders.camera_analytics(
+                    runner.camera_id, cfg.tracking, cfg.analytics, self.meta, heads, stills=stills
+                )
                 runner.reconfigure(self.classifier, analytics)
         self.sink.send(messages.info(cfg, self.meta, self.started_ts))
 

@@ -104,11 +104,24 @@ def camera_analytics(
     analytics: AnalyticsConfig,
     meta: ModelMetadata | None,
     heads: tuple[str, ...],
+    *,
+    stills: bool = False,
 ) -> AnalyticsAdapter:
-    """Tracker + analytics for one camera, publishing the enabled heads only."""
+    """Tracker + analytics for one camera, publishing the enabled heads only (`stills`: independent photos)."""
     from edge_agent.daemon.analytics_adapter import AnalyticsAdapter
 
+    if stills:
+        from edge_agent.daemon.stills import StillsAnalytics
+
+        return StillsAnalytics(camera_id, tracking, analytics, meta, heads)
     return AnalyticsAdapter(camera_id, tracking, analytics, meta, heads)
+
+
+def is_stills(cameras: list[CameraConfig], camera_id: str) -> bool:
+    """The camera reads a folder of independent photos (not `sequence = true` frames of one camera)."""
+    cam = next((c for c in cameras if c.id == camera_id), None)
+    source = None if cam is None else cam.source
+    return source is not None and source.type == "folder" and not source.sequence
 
 
 def pose_fn() -> PoseFn:
