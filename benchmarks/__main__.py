@@ -196,7 +196,8 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from edge_agent.bench import format_bench, run_bench
+    from benchmarks.targets import format_bench
+    from edge_agent.bench import run_bench
 
     print(format_bench(run_bench(None, frames=args.frames, model_path=args.model if args.model.is_file() else None)))
     return 0

@@ -10,6 +10,7 @@ from benchmarks import agent as agent_cmp
 from benchmarks import runtimes as runtimes_cmp
 from benchmarks import speed as speed_cmp
 from benchmarks.dataset import RACES
+from benchmarks.targets import check_targets, format_bench
 
 NOTES = Path(__file__).with_name("NOTES.md")
 # Face width in a 640x480 frame against viewing distance, for a ~60 deg horizontal field of view: about 120 px
@@ -129,7 +130,8 @@ def target_rows(r: dict[str, Any]) -> list[list[str]]:
         out.append(
             ["default detector ms per frame (p50)", "<= 5 ms", fmt(ms), _verdict(None if ms is None else ms <= 5)]
         )
-    for t in r.get("agent", {}).get("ours", {}).get("targets", []):
+    ours = r.get("agent", {}).get("ours", {})
+    for t in ours.get("targets") or (check_targets(ours) if "stages" in ours else []):
         v = t["verdict"]
         out.append(
             [f"edge-agent bench: {t['target']}", t["limit"], fmt(t["value"]), "n/a" if v == "n/a" else f"**{v}**"]
@@ -344,8 +346,6 @@ def _agent(r: dict[str, Any]) -> list[str]:
     lines = ["## The whole agent: `edge-agent bench` next to a frame-by-frame loop of the peer", ""]
     o = a.get("ours", {})
     if "stages" in o:
-        from edge_agent.bench import format_bench
-
         lines += ["`edge-agent bench` (fresh process):", "", format_bench(o), ""]
     elif o:
         lines += [f"ours skipped: {o.get('skipped')}", ""]

@@ -10,11 +10,9 @@ reaches a broker; submit() cost is the outbox commit the daemon pays. Figures ar
 from __future__ import annotations
 
 import logging
-import math
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,31 +27,6 @@ log = logging.getLogger(__name__)
 WIDTH, HEIGHT = 640, 480
 CAMERA_ID = "bench"
 PACKAGED_MODEL = Path(__file__).with_name("models") / "attributes_int8.tflite"
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    key: str  # path into the result dict, dotted
-    label: str
-    limit: float
-    higher_is_better: bool = False
-
-    def check(self, value: float | None) -> str:
-        if value is None or math.isnan(value):
-            return "n/a"
-        ok = value >= self.limit if self.higher_is_better else value <= self.limit
-        return "pass" if ok else "miss"
-
-
-# Issue 3's targets; the median (p50) stands for "per frame" / "per face".
-TARGETS: tuple[Target, ...] = (
-    Target("stages.detect.p50", "detection, ms per frame (p50)", 1.5),
-    Target("stages.classify_face.p50", "classification, ms per face (p50)", 1.5),
-    Target("fps", "end-to-end frames per second", 250.0, higher_is_better=True),
-    Target("peak_rss_mb", "peak resident memory, MB", 150.0),
-    Target("paced.cpu_share_pct", "CPU at a 30 fps source with 1 face, % of one core", 15.0),
-    Target("capture_to_publish.p95", "capture to publish latency p95, ms", 50.0),
-)
 
 
 def _room(rng: np.random.Generator) -> np.ndarray:
@@ -217,7 +190,7 @@ def run_bench(
     paced_frames: int = 300,
     paced_fps: float = 30.0,
 ) -> dict[str, Any]:
-    """Time the agent's per-frame path; returns per-stage p50/p95 (ms), fps, peak RSS, paced CPU share, targets."""
+    """Time the agent's per-frame path; returns per-stage p50/p95 (ms), fps, peak RSS and the paced CPU share."""
     from edge_agent.config.model import AgentConfig
 
     cfg = _with_threads(config if config is not None else AgentConfig(), threads, model_path)
@@ -240,7 +213,6 @@ def run_bench(
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     result["frames_mb"] = round(sum(distinct.values()) / 2**20, 1)  # pre-built frames held during the run
     result["setup"] = _describe(cfg, frames, faces, threads)
-    result["targets"] = check_targets(result)
     return result
 
 
@@ -286,81 +258,38 @@ def _describe(cfg: Any, frames: int, faces: Sequence[int], threads: int) -> dict
     }
 
 
-def lookup(result: dict[str, Any], dotted: str) -> Any:
-    cur: Any = result
-    for part in dotted.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
-
-
-def check_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target with the measured value and pass / miss / n/a (never an assertion)."""
-    return [
-        {
-            "target": t.label,
-            "limit": f"{'>=' if t.higher_is_better else '<='} {t.limit:g}",
-            "value": lookup(result, t.key),
-            "verdict": t.check(lookup(result, t.key)),
-        }
-        for t in TARGETS
-    ]
-
-
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
-def format_bench(result: dict[str, Any]) -> str:
-    """Human-readable figures for the terminal (and the markdown tables of BENCHMARKS.md)."""
-    s = result["setup"]
+def summary(result: dict[str, Any]) -> str:
+    """The measured figures as plain lines for the terminal (targets and report tables: benchmarks/targets.py)."""
+    s, p, c2p = result["setup"], result["paced"], result["capture_to_publish"]
     lines = [
-        (
-            f"edge-agent bench: {s['frames']} frames {s['frame_size']}, faces per frame {s['faces_per_frame']}, "
-            f"{s['threads']} thread(s), detector {s['detector']}, {s['runtime']}"
-        ),
+        f"edge-agent bench: {s['frames']} frames {s['frame_size']}, faces per frame {s['faces_per_frame']}, "
+        f"{s['threads']} thread(s), detector {s['detector']}, {s['runtime']}",
         f"model {s['attribute_model']}",
-        "",
-        "| stage | p50 ms | p95 ms | samples |",
-        "|---|---:|---:|---:|",
     ]
-    for name, st in result["stages"].items():
-        lines.append(f"| {name} | {_fmt(st['p50'])} | {_fmt(st['p95'])} | {st['n']} |")
-    p = result["paced"]
     lines += [
-        "",
-        (
-            f"end-to-end: {_fmt(result['fps'])} frames/s (decoding excluded); faces found {result['faces_found']} "
-            f"of {result['faces_pasted']} pasted"
-        ),
-        (
-            f"peak RSS: {_fmt(result['peak_rss_mb'])} MB (of which {_fmt(result.get('frames_mb'))} MB are the "
-            "pre-built bench frames; the daemon holds a frame or two)"
-        ),
-        (
-            f"CPU at a paced {p['fps']:g} fps source, 1 face: {_fmt(p['cpu_share_pct'])}% of one core "
-            f"({p['frames']} frames, {p['late_frames']} late)"
-        ),
-        (
-            f"capture → publish submit: p50 {_fmt(result['capture_to_publish']['p50'])} ms, "
-            f"p95 {_fmt(result['capture_to_publish']['p95'])} ms ({result['capture_to_publish']['n']} messages)"
-        ),
-        "",
-        "| target | limit | measured | verdict |",
-        "|---|---|---:|---|",
+        f"  {name:<16} p50 {_fmt(st['p50'])} ms  p95 {_fmt(st['p95'])} ms  n={st['n']}"
+        for name, st in result["stages"].items()
     ]
-    lines += [f"| {t['target']} | {t['limit']} | {_fmt(t['value'])} | {t['verdict']} |" for t in result["targets"]]
+    lines += [
+        f"end-to-end {_fmt(result['fps'])} frames/s; faces found {result['faces_found']} of {result['faces_pasted']}",
+        f"peak RSS {_fmt(result['peak_rss_mb'])} MB ({_fmt(result.get('frames_mb'))} MB of it pre-built bench frames)",
+        f"CPU at a paced {p['fps']:g} fps source, 1 face: {_fmt(p['cpu_share_pct'])}% of one core",
+        f"capture -> publish submit p50 {_fmt(c2p['p50'])} ms, p95 {_fmt(c2p['p95'])} ms",
+    ]
     return "\n".join(lines)
 
 
 def run_bench_command(
     config: Any, frames: int = 600, faces: Sequence[int] = (1, 2, 3), threads: int = 1, as_json: bool = False
 ) -> str:
-    """What `edge-agent bench` prints: the formatted figures, or JSON."""
+    """What `edge-agent bench` prints: the figures as plain lines, or JSON (targets: `python -m benchmarks bench`)."""
     import json
 
     result = run_bench(config, frames=frames, faces=faces, threads=threads)
-    return json.dumps(result, indent=1, default=str) if as_json else format_bench(result)
+    return json.dumps(result, indent=1, default=str) if as_json else summary(result)
