@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.config.errors import ConfigError
-from edge_agent.publish import envelope, transport
+from edge_agent.publish import envelope, failover, transport
 from edge_agent.publish.auth import resolve_credentials, tls_context
 from edge_agent.publish.config import MqttConfig, OutboxConfig
 from edge_agent.publish.delivery import Delivery
@@ -69,6 +69,7 @@ class Publisher:
         self._sender = threading.Thread(target=self._run, name="mqtt-sender", daemon=True)
         self._started = False
         self._closed = False
+        self._endpoints = failover.Endpoints(cfg)  # mqtt.hosts: fail over in order, back to the first later
         self._client = self._new_client()
 
     # -- public interface ----------------------------------------------------------------------------------------
@@ -79,8 +80,8 @@ class Publisher:
             return
         self._started = True
         self._sender.start()
-        transport.start(self._client, self.cfg)
-        log.info("mqtt: publishing to %s:%d under %s/", self.cfg.host, self.cfg.effective_port, self.base)
+        transport.start(self._client, self.cfg, self._endpoints.current)
+        log.info("mqtt: publishing to %s under %s/", ", ".join(map(str, self._endpoints.endpoints)), self.base)
 
     def submit(
         self,
@@ -238,6 +239,7 @@ class Publisher:
         # A fresh Last Will per attempt, so its ts is recent; the broker publishes it if we vanish.
         self._connack_refused = False
         self._last_attempt = time.monotonic()
+        self._endpoints.apply(client)
         client.will_set(self._status_topic(), self._status_payload("offline", "connection_lost"), qos=1, retain=True)
 
     @transport.guarded
@@ -258,16 +260,16 @@ class Publisher:
         self._connected_at = time.time()
         self._delivery.connection_up()
         self._connected = True
+        self._endpoints.connected()
         self._wake.set()
-        log.info(
-            "mqtt: connected to %s:%d; %d message(s) queued", self.cfg.host, self.cfg.effective_port, self._outbox.depth
-        )
+        log.info("mqtt: connected to %s; %d message(s) queued", self._endpoints.current, self._outbox.depth)
 
     @transport.guarded
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._counts["connect_failures"] += 1
         err = getattr(client, "last_error", None)
-        self._log_failure(f"cannot connect to {self.cfg.host}:{self.cfg.effective_port}: {err or 'connection failed'}")
+        self._log_failure(f"cannot connect to {self._endpoints.current}: {err or 'connection failed'}")
+        self._endpoints.failed()
 
     def _log_failure(self, msg: str) -> None:
         """One clear line per distinct failure; identical retries (backoff) only at debug level."""
@@ -285,6 +287,7 @@ class Publisher:
             return
         self._delivery.connection_down(client)
         self._wake.set()
+        self._endpoints.failed()  # the next attempt goes to the next of mqtt.hosts (a no-op for one host)
         if was:
             log.warning("mqtt: connection lost (%s); queueing in the outbox and reconnecting", rc)
             self._count_strike(rc)
@@ -370,6 +373,9 @@ class Publisher:
             self._counts["network_restarts"] += 1
             log.error("mqtt: the network thread died; starting a new MQTT client")
             self._replace_client(poison=False)
+        elif self._connected and self._endpoints.should_fail_back():
+            self._endpoints.to_first()
+            self._replace_client(poison=False)
 
     def _replace_client(self, *, poison: bool) -> None:
         old = self._client
@@ -388,4 +394,4 @@ class Publisher:
         old.on_disconnect = None
         threading.Thread(target=transport.retire, args=(old,), name="mqtt-retire", daemon=True).start()
         self._client = self._new_client()
-        transport.start(self._client, self.cfg)
+        transport.start(self._client, self.cfg, self._endpoints.current)

@@ -17,6 +17,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge_agent.publish.auth import Credentials
 from edge_agent.publish.config import MqttConfig
+from edge_agent.publish.failover import Endpoint
 
 log = logging.getLogger(__name__)
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -74,9 +75,10 @@ def connect_properties(cfg: MqttConfig) -> Properties | None:
     return props
 
 
-def start(client: Client, cfg: MqttConfig) -> None:
-    """Non-blocking connect; paho's network thread retries with exponential backoff until it succeeds."""
-    client.connect_async(cfg.host, cfg.effective_port, keepalive=cfg.keepalive_s, properties=connect_properties(cfg))
+def start(client: Client, cfg: MqttConfig, endpoint: Endpoint | None = None) -> None:
+    """Non-blocking connect (to `endpoint`, default cfg.host); paho's network thread retries with backoff."""
+    host, port = (endpoint.host, endpoint.port) if endpoint is not None else (cfg.host, cfg.effective_port)
+    client.connect_async(host, port, keepalive=cfg.keepalive_s, properties=connect_properties(cfg))
     client.loop_start()
 
 
