@@ -1,10 +1,10 @@
 """Broker endpoints for `mqtt.hosts`: fail over in order, and return to the first one after a while.
 
 A failed connection attempt, or a lost connection, moves paho to the next endpoint for its next (backed-off)
-attempt (set in on_pre_connect, the one moment paho allows it), so the agent walks the list in order and wraps around. While connected to any but the first, the
-sender checks every `failback_s` whether the first answers a TCP connect; if it does, the publisher reconnects
-there. Everything else (outbox, seq, per-topic order, re-sending what was in flight) is the publisher's, and
-holds across a switch exactly as across any reconnect.
+attempt (set in on_pre_connect, the one moment paho allows it), so the agent walks the list in order and wraps
+around. While connected to any but the first, the sender checks every `failback_s` whether the first answers
+a TCP connect; if it does, the publisher reconnects there. Everything else (outbox, seq, per-topic order,
+re-sending what was in flight) is the publisher's, and holds across a switch exactly as across any reconnect.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class Endpoints:
         """
         ep = self.current
         if (client.host, client.port) != (ep.host, ep.port):
-            client._host, client._port = ep.host, ep.port  # noqa: SLF001 - see above
+            client._host, client._port = ep.host, ep.port  # see the docstring
 
     def connected(self) -> None:
         with self._lock:
