@@ -32,7 +32,7 @@ def _runtime_errors() -> tuple[type[BaseException], ...]:
     """Typed start-up errors that mean 'the environment is wrong' (exit 1), imported lazily."""
     from edge_agent.capture.base import SourceError
     from edge_agent.modelmeta import MetadataError
-    from edge_agent.publish.mqtt import MessageError
+    from edge_agent.publish.envelope import MessageError
     from edge_agent.publish.outbox import OutboxError
     from edge_agent.runtime import ModelLoadError
 
@@ -107,7 +107,7 @@ config_option = click.option(
 
 def common_options(func: F) -> F:
     """`-v` and `-c FILE` on a subcommand, the same as before it."""
-    return verbose_option(config_option(func))  # type: ignore[no-any-return]
+    return verbose_option(config_option(func))
 
 
 def verbose(ctx: click.Context) -> bool:
@@ -119,9 +119,7 @@ def config_path(ctx: click.Context) -> Path | None:
     return discover_config(_root_obj(ctx).get("config"))
 
 
-def load(
-    ctx: click.Context, *, quiet: bool = False, explicit: Path | None = None
-) -> tuple[AgentConfig, Path | None]:
+def load(ctx: click.Context, *, quiet: bool = False, explicit: Path | None = None) -> tuple[AgentConfig, Path | None]:
     """Find and load the config, set the log level from it (unless -v), and log which file it came from."""
     explicit = explicit or _root_obj(ctx).get("config")
     path = discover_config(explicit)

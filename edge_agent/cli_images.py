@@ -47,7 +47,7 @@ def classify(ctx: click.Context, images: tuple[Path, ...], face_crop: bool, max_
         click.echo(json.dumps(record, separators=(",", ":")))
     if skips.total:
         click.echo(f"edge-agent: {skips.summary()}", err=True)
-    if total == 0 or skips.total == total:
+    if total in (0, skips.total):  # nothing given, or nothing usable
         fail(f"no usable image among {total} file(s)", EXIT_RUNTIME)
 
 
@@ -90,6 +90,8 @@ def annotate(
     opts = AnnotateOptions(max_frames=max_frames, fps=fps, sequence=sequence, limits=ImageLimits(max_pixels))
     result = annotate_source(cfg, source, out, opts)
     extra = f"; {result.skipped}" if result.skipped else ""
-    click.echo(f"wrote {result.frames} annotated frame(s) at {result.fps:g} fps to {out} ({result.kind}){extra}", err=True)
+    click.echo(
+        f"wrote {result.frames} annotated frame(s) at {result.fps:g} fps to {out} ({result.kind}){extra}", err=True
+    )
     if result.frames == 0:
         fail(f"annotate: no usable frame in {source}", EXIT_RUNTIME)

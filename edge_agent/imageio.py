@@ -91,7 +91,7 @@ def probe(data: bytes, path: Path) -> ImageHeader:
             with Image.open(io.BytesIO(data)) as im:
                 width, height = im.size
                 fmt = str(im.format or "unknown")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ImageSkip(path, "not_an_image", "not a recognised image format") from None
     if width <= 0 or height <= 0:
         raise ImageSkip(path, "bad_header", f"header declares {width}x{height}")

@@ -38,7 +38,9 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 90) -
 
 
 @pytest.mark.slow
-def test_with_no_config_file_race_appears_in_no_output_of_any_command(tmp_path: Path, clean_env: dict[str, str]) -> None:
+def test_with_no_config_file_race_appears_in_no_output_of_any_command(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
     """`run` gets a file with only `[mqtt] port = 1` (and no [attributes]): the built-in default broker,
     localhost:1883, may be someone else's on a shared machine; the attribute defaults are what is under test."""
     photo = tmp_path / "astronaut.png"
@@ -50,12 +52,14 @@ def test_with_no_config_file_race_appears_in_no_output_of_any_command(tmp_path: 
         "classify": _cli(["classify", str(photo)], clean_env, tmp_path),
         "models list": _cli(["models", "list"], clean_env, tmp_path),
         "annotate": _cli(["annotate", str(photo), "--out", str(tmp_path / "ann")], clean_env, tmp_path),
-        "run": _cli(["run", "-c", str(no_broker), "--source", "demo", "--duration", "15", "--print"], clean_env, tmp_path),
+        "run": _cli(
+            ["run", "-c", str(no_broker), "--source", "demo", "--duration", "15", "--print"], clean_env, tmp_path
+        ),
     }
     for name, res in outputs.items():
         assert res.returncode == 0, (name, res.stderr[-2000:])
-        for text in (res.stdout, res.stderr):
-            text = text.replace(str(tmp_path), "TMP")  # the test's own directory name mentions the word
+        for raw in (res.stdout, res.stderr):
+            text = raw.replace(str(tmp_path), "TMP")  # the test's own directory name mentions the word
             assert "race" not in text.lower(), (name, text[-2000:])
     for name in ("classify", "annotate"):
         assert "config: built-in defaults" in outputs[name].stderr, name

@@ -40,6 +40,7 @@ def _run_print(cfg: Path, models: Path, cwd: Path) -> list[dict[str, Any]]:
         capture_output=True,
         text=True,
         timeout=90,
+        check=False,
     )
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-3000:]
     return [json.loads(line) for line in res.stdout.splitlines()]
@@ -140,7 +141,7 @@ def test_classify_face_crop_classifies_a_tight_chip_that_detection_misses(
     (face,) = record["faces"]
     assert face["face_crop"] is True
     assert face["minor"] is True or {"age", "gender"} <= set(face["attributes"]), face
-    x1, y1, x2, y2 = face["box"]
+    x1, _, x2, _ = face["box"]
     assert (x2 - x1) == pytest.approx(160, abs=1) and x1 == pytest.approx(20, abs=1)  # the centre 80 % of 200 px
 
 
@@ -148,11 +149,11 @@ def test_classify_face_crop_on_utkface_chips_returns_one_face_each(
     utkface_dir: Path,
     models_dir: Path,  # noqa: F811
 ) -> None:
-    chips = sorted(utkface_dir.glob("*.chip.jpg"))[:: 2000][:5]
+    chips = sorted(utkface_dir.glob("*.chip.jpg"))[::2000][:5]
     code, records, _ = _classify("--face-crop", *(str(c) for c in chips), models=models_dir)
     assert code == 0 and len(records) == len(chips)
     assert all(len(r["faces"]) == 1 for r in records)
-    adults = [(c, r["faces"][0]) for c, r in zip(chips, records) if int(c.name.split("_")[0]) >= 25]
+    adults = [(c, r["faces"][0]) for c, r in zip(chips, records, strict=True) if int(c.name.split("_")[0]) >= 25]
     for chip, face in adults:
         if not face.get("minor"):
             truth = ("male", "female")[int(chip.name.split("_")[1])]

@@ -79,7 +79,7 @@ class FileSource(FrameSource):
         return self._rewind()
 
     def _rewind(self) -> bool:
-        """Reopen at the start (seeking is unreliable across containers); False if the file is gone or yields nothing."""
+        """Reopen at the start (seeking is unreliable across containers); False if the file is gone or empty."""
         if self.frames_read == 0:
             return False  # an empty pass: don't spin reopening a file with no readable frames
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent import imageio
+from edge_agent.capture.config import IMAGE_EXTENSIONS
 from edge_agent.config import AgentConfig, ConfigError
 from edge_agent.daemon.analytics_adapter import AnalyticsAdapter
 from edge_agent.daemon.annotate_out import Writer, draw, output_kind
@@ -63,10 +64,10 @@ class _Frames:
         self.opts = opts
         path = Path(source)
         self.paths: list[Path] | None = None
-        if path.is_dir() or (path.is_file() and path.suffix.lower() in imageio.IMAGE_EXTENSIONS):
+        if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS):
             self.paths = imageio.expand([path])
             if not self.paths:
-                raise ConfigError(f"annotate: {source}: no images ({', '.join(imageio.IMAGE_EXTENSIONS)})")
+                raise ConfigError(f"annotate: {source}: no images ({', '.join(IMAGE_EXTENSIONS)})")
             self.stills = not opts.sequence
             self.fps = opts.fps or (SEQUENCE_FPS if opts.sequence else STILLS_FPS)
             self.src = None
@@ -83,8 +84,9 @@ class _Frames:
         self.src.open()  # SourceError: one line, exit 1
         interval = self.src.frame_interval
         self.fps = float(getattr(self.src, "fps", 0.0) or (1.0 / interval if interval > 0 else 25.0))
-        if src_cfg.type == "demo" and opts.max_frames is None:
-            self.opts = AnnotateOptions(self.src.frames_per_cycle, opts.fps, opts.sequence, opts.limits)
+        if src_cfg.type == "demo" and opts.max_frames is None:  # the demo loops forever: one cycle
+            cycle = int(getattr(self.src, "frames_per_cycle", 0)) or None
+            self.opts = AnnotateOptions(cycle, opts.fps, opts.sequence, opts.limits)
 
     def __iter__(self) -> Iterator[_Item]:
         limit = self.opts.max_frames
@@ -161,7 +163,11 @@ def annotate_source(
                     faces = analyzer.analyze(item.image)
                     # mono = ts too: the audience rate limit runs on the source's clock like everything else
                     analytics.update(faces, Frame("annotate", index, item.ts, item.ts, item.image))
-                    views = analytics.views if isinstance(analytics, StillsAnalytics) else analytics.engine.tracker.present()
+                    views = (
+                        analytics.views
+                        if isinstance(analytics, StillsAnalytics)
+                        else analytics.engine.tracker.present()
+                    )
                     caption = item.name or f"t {item.ts - frames.t0:.2f}s  frame {index}"
                     writer.write(draw(item.image, faces, views, caption), item.name)
                     if writer.full:

@@ -16,7 +16,14 @@ from edge_agent.track.events import UNKNOWN, TrackView
 log = logging.getLogger(__name__)
 VIDEO_CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 GIF_MAX_FRAMES = 600  # a GIF is encoded at the end, so every frame is held in memory until then
-YELLOW, GREEN, BLUE, GREY, WHITE, BLACK = (0, 200, 255), (60, 200, 60), (230, 140, 40), (150, 150, 150), (255,) * 3, (0,) * 3
+YELLOW, GREEN, BLUE, GREY, WHITE, BLACK = (
+    (0, 200, 255),
+    (60, 200, 60),
+    (230, 140, 40),
+    (150, 150, 150),
+    (255,) * 3,
+    (0,) * 3,
+)
 LEGEND = (
     (YELLOW, "detection (+ keypoints)"),
     (GREEN, "visit, looking at the screen"),

@@ -25,6 +25,7 @@ from edge_agent.records import Attributes, Box, Detection, Face, Frame
 from edge_agent.track.aggregate import AttributeAccumulator
 from edge_agent.track.events import UNKNOWN, AttributeEstimate, HeadSpec, TrackView
 from edge_agent.track.payloads import attributes_payload
+from edge_agent.track.tracker import Classify
 
 log = logging.getLogger(__name__)
 NO_FACE_HINT = "no face found; if the image is already a face crop (a dataset chip, an ID photo), use --face-crop"
@@ -49,7 +50,7 @@ class Analyzer:
         attrs: list[Attributes | None] = [None] * len(dets)
         if dets and self.classifier is not None:
             attrs = list(self.classifier.classify(image, dets))
-        return [Face(d, a, self.pose(d.keypoints), d.box.width) for d, a in zip(dets, attrs)]
+        return [Face(d, a, self.pose(d.keypoints), d.box.width) for d, a in zip(dets, attrs, strict=True)]
 
     def analyze_crop(self, image: np.ndarray) -> list[Face]:
         """The whole image is one face chip: no detection; the model's own chip rule (centre crop) is applied."""
@@ -62,7 +63,7 @@ class Analyzer:
         box = Box(float(x0), float(y0), float(x0 + side), float(y0 + side))
         det = Detection(box, 1.0, np.zeros((6, 2), np.float32))
         attrs = None
-        if self.classifier is not None:
+        if self.classifier is not None and self.meta is not None:
             size = self.meta.preprocess.size
             chip = image[y0 : y0 + side, x0 : x0 + side]
             interp = cv2.INTER_AREA if side >= size else cv2.INTER_LINEAR
@@ -122,7 +123,11 @@ def face_json(face: Face, gate: Gate, face_crop: bool = False) -> dict[str, Any]
     else:
         out["score"] = round(float(det.score), 4)
     if face.pose is not None:
-        out["pose"] = {"yaw": round(face.pose.yaw, 1), "pitch": round(face.pose.pitch, 1), "roll": round(face.pose.roll, 1)}
+        out["pose"] = {
+            "yaw": round(face.pose.yaw, 1),
+            "pitch": round(face.pose.pitch, 1),
+            "roll": round(face.pose.roll, 1),
+        }
     if face.attributes is not None:
         est = gate.estimate(face)
         out.update(attributes_payload(est, with_probs=True))
@@ -137,11 +142,12 @@ def classify_images(
     paths: list[Path],
     *,
     face_crop: bool = False,
-    limits: imageio.ImageLimits = imageio.ImageLimits(),
+    limits: imageio.ImageLimits | None = None,
     skips: imageio.SkipCounter | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One JSON-able record per image: its faces (gated like the daemon), or a one-line error for a skipped image."""
     skips = skips if skips is not None else imageio.SkipCounter("classify")
+    limits = limits or imageio.ImageLimits()
     with Analyzer(cfg) as analyzer:
         gate = Gate(cfg, analyzer)
         for path in imageio.expand(paths):
@@ -177,7 +183,7 @@ class StillsAnalytics(AnalyticsAdapter):
         super().__init__(camera_id, tracking.model_copy(update={"confirm_frames": 1}), analytics, meta, heads)
         self.views: list[TrackView] = []  # the visits of the last photo, as they stood before it ended them
 
-    def update(self, faces: list[Face], frame: Frame) -> list[Outgoing]:
-        out = super().update(faces, frame)
+    def update(self, faces: list[Face], frame: Frame, classify: Classify | None = None) -> list[Outgoing]:
+        out = super().update(faces, frame, classify)
         self.views = self.engine.tracker.present()
         return out + self._wrap(self.engine.flush(frame.ts, "still"))
