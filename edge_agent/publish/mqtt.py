@@ -65,7 +65,13 @@ class Publisher:
         self._last_attempt = time.monotonic()
         self._strikes = 0  # connections in a row killed by a protocol-level error before any ack
         self._rebuild = threading.Event()
-        self._counts = {"reconnects": 0, "connects": 0, "connect_failures": 0, "network_restarts": 0}
+        self._counts = {
+            "reconnects": 0,
+            "connects": 0,
+            "connect_failures": 0,
+            "network_restarts": 0,
+            "status_repairs": 0,
+        }
         self._sender = threading.Thread(target=self._run, name="mqtt-sender", daemon=True)
         self._started = False
         self._closed = False
@@ -253,6 +259,8 @@ class Publisher:
         client.publish(self._status_topic(), self._status_payload("online"), qos=1, retain=True)
         for filt in self._subs:
             self._subscribe_one(filt)
+        if self.cfg.protocol == "5":  # to see a stale Last Will of our previous connection (see _on_status)
+            self._subscribe_one("status")
         if self._counts["connects"]:
             self._counts["reconnects"] += 1
         self._counts["connects"] += 1
@@ -322,6 +330,9 @@ class Publisher:
         if not msg.topic.startswith(self.base + "/"):
             return
         suffix = msg.topic[len(self.base) + 1 :]
+        if suffix == "status":
+            self._on_status(client, bytes(msg.payload))
+            return
         if self.cfg.protocol != "5" and suffix.endswith("/result"):
             return  # MQTT 3.1.1 has no no-local option: do not feed our own command results back
         incoming = Incoming(suffix, bytes(msg.payload), bool(msg.retain))
@@ -334,6 +345,15 @@ class Publisher:
                         "handler_error", log, "mqtt: handler for %s failed on %s: %s", filt, suffix, exc,
                         level=logging.ERROR,
                     )  # fmt: skip
+
+    def _on_status(self, client: mqtt.Client, payload: bytes) -> None:
+        """The broker publishes the Last Will of a connection it has not yet noticed is dead (after a kill -9,
+        up to 1.5 keepalives later) even when we are already connected again, which would leave a retained
+        `offline` on a live device. Our own publishes are not echoed (no-local), so an `offline` here is always
+        such a stale will: answer it with a fresh retained `online`."""
+        if self._connected and b'"offline"' in payload:
+            self._counts["status_repairs"] += 1
+            client.publish(self._status_topic(), self._status_payload("online"), qos=1, retain=True)
 
     def _subscribe_one(self, filt: str) -> None:
         opts = transport.subscribe_options(self.cfg, no_local=True)
