@@ -94,7 +94,8 @@ def parse_command(topic_suffix: str, payload: bytes) -> Command | None:
     if isinstance(rid, str) and len(rid) > 128:
         rid = rid[:128]
     if name not in COMMANDS:
-        return Command(name, rid, error=f"unknown command {name!r}; known: {', '.join(COMMANDS)}", code="unknown_command")
+        known = ", ".join(COMMANDS)
+        return Command(name, rid, error=f"unknown command {name!r}; known: {known}", code="unknown_command")
     return Command(name, rid, {k: v for k, v in body.items() if k not in ("id", "msg_id")})
 
 
@@ -165,7 +166,9 @@ class CommandQueue:
                 return
             if not self._bucket.take():
                 self.counts["rate_limited"] += 1
-                self.warnings.warn("command", log, "commands arrive too fast; %s not answered (rate limit)", msg.topic_suffix)
+                self.warnings.warn(
+                    "command", log, "commands arrive too fast; %s not answered (rate limit)", msg.topic_suffix
+                )
                 return
         self._enqueue(cmd)
 

@@ -92,7 +92,7 @@ def test_a_stale_last_will_after_a_reconnect_is_answered_with_online(broker_fact
         assert watcher.wait_for(lambda m: m[-1].json()["state"] == "online" and len(m) >= 3, 10)
         assert pub.stats()["status_repairs"] == 1
         late = Collector(broker, "edge-agent/dev-w/status")  # a newcomer sees the retained value
-        assert late.wait_for(lambda m: bool(m)) and late.messages[0].json()["state"] == "online"
+        assert late.wait_for(bool) and late.messages[0].json()["state"] == "online"
         assert all(json.loads(x.payload)["seq"] is None for x in watcher.messages)
     finally:
         pub.close(1.0)

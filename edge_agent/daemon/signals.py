@@ -72,17 +72,16 @@ class Signals:
         self._previous.clear()
 
 
-_EARLY: Signals | None = None
+_EARLY: list[Signals] = []  # at most one: the handlers `install_early` put in place
 
 
 def install_early(argv: Sequence[str]) -> None:
     """Called first thing by the CLI: install the handlers at once if the command is `run` (options may come
     before or after it, so any `run` word counts; other commands keep the interpreter's defaults)."""
-    global _EARLY
-    if "run" in argv[1:] and _EARLY is None and threading.current_thread() is threading.main_thread():
-        _EARLY = Signals().install()
+    if "run" in argv[1:] and not _EARLY and threading.current_thread() is threading.main_thread():
+        _EARLY.append(Signals().install())
 
 
 def current() -> Signals | None:
     """The handlers installed by `install_early`, if any (run_agent installs its own otherwise)."""
-    return _EARLY
+    return _EARLY[0] if _EARLY else None

@@ -193,7 +193,7 @@ class Outbox:
     def _refuse(self, why: str) -> None:
         self.dropped["store_error"] += 1
         self._refused_while_failing += 1
-        self.warnings.warn("store_error", log, "outbox %s: cannot store messages (%s); refusing new ones", self.path, why)
+        self.warnings.warn("store_error", log, "outbox %s: cannot store messages (%s); refusing them", self.path, why)
         raise OutboxStorageError(f"outbox {self.path}: cannot store message: {why}")
 
     def _rollback(self) -> None:

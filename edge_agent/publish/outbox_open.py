@@ -149,7 +149,8 @@ def _check_file(path: Path) -> tuple[str | None, Salvage | None]:
             return "the database file was empty (0 bytes)", None
         if size > 0 and not header_ok(path):
             aside = move_aside(path)
-            return f"the file is not an SQLite database (bad header); moved aside to {aside.name}", Salvage([], 0, None, True)
+            why = f"the file is not an SQLite database (bad header); moved aside to {aside.name}"
+            return why, Salvage([], 0, None, True)
     except OSError as exc:
         raise OutboxStorageError(f"outbox {path}: cannot read it: {exc.strerror or exc}; nothing was changed") from None
     return None, None
@@ -162,7 +163,8 @@ def _damaged(path: Path, exc: BaseException) -> tuple[Salvage, str]:
     except OSError as err:
         raise OutboxStorageError(f"outbox {path} is damaged ({exc}) and cannot be moved aside: {err}") from None
     lost = " (some of it was unreadable)" if saved.unreadable else ""
-    return saved, f"the file is damaged ({exc}); {len(saved.rows)} message(s) salvaged{lost}; moved aside to {aside.name}"
+    kept = f"{len(saved.rows)} message(s) salvaged{lost}"
+    return saved, f"the file is damaged ({exc}); {kept}; moved aside to {aside.name}"
 
 
 def _meta(db: sqlite3.Connection) -> tuple[dict[str, int], list[str]]:
