@@ -18,6 +18,7 @@ NO_SKIP = os.environ.get("EDGE_AGENT_NO_SKIP") == "1"
 pytest_plugins = [
     "tests.fixtures.broker",
     "tests.fixtures.media",
+    "tests.fixtures.tmpfs",
 ]
 
 

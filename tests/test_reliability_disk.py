@@ -20,7 +20,7 @@ from edge_agent.publish.config import MqttConfig, OutboxConfig
 from edge_agent.publish.mqtt import Publisher
 from edge_agent.publish.storage import OutboxStorageError
 from tests.fixtures.broker import Broker, Collector
-from tests.fixtures.tmpfs import fill, tmpfs  # noqa: F401 - fixture
+from tests.fixtures.tmpfs import fill
 from tests.test_e2e import agent_env, models_dir, start_agent, write_config  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
@@ -137,7 +137,10 @@ def test_a_full_disk_at_start_up_touches_nothing_and_the_queue_survives(broker_f
 
 
 def test_the_daemon_refuses_a_full_state_dir_with_one_line_and_renames_nothing(
-    broker_factory, tmpfs, tmp_path: Path, models_dir: Path
+    broker_factory,
+    tmpfs,
+    tmp_path: Path,
+    models_dir: Path,  # noqa: F811 - the fixture imported above
 ) -> None:
     broker: Broker = broker_factory(persistence=True)
     state = tmpfs("4m") / "state"
