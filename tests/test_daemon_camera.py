@@ -82,8 +82,9 @@ def detector(models_dir: Path) -> Iterator[FaceDetector]:  # noqa: F811
 
 def frames(n: int, image: np.ndarray | None = None) -> list[Frame]:
     img = astronaut_bgr() if image is None else image
-    now = time.time()
-    return [Frame("cam0", i, now + i * 0.1, time.monotonic(), img) for i in range(n)]
+    # 10 fps, all captured before the test reads them (capture time never lies in the future)
+    now, mono = time.time() - n * 0.1, time.monotonic() - n * 0.1
+    return [Frame("cam0", i, now + i * 0.1, mono + i * 0.1, img) for i in range(n)]
 
 
 def runner_with(detector: FaceDetector, analytics: object, feed: ListFeed, classifier: object = None) -> CameraRunner:
