@@ -72,13 +72,16 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, .
 
 
 def draw_legend(img: np.ndarray) -> None:
-    """A small key in the top-left corner so a viewer can tell the colours apart."""
-    y = 16
-    for colour, text in LEGEND:
+    """A small key in the top-left corner, on a darkened panel, so a viewer can tell the colours apart."""
+    scale, line = 0.4, 16
+    width = max(cv2.getTextSize(text, _FONT, scale, 1)[0][0] for _, text in LEGEND) + 30
+    h, w = img.shape[:2]
+    x2, y2 = min(width, w), min(line * len(LEGEND) + 6, h)
+    img[0:y2, 0:x2] = (img[0:y2, 0:x2] * 0.35).astype(img.dtype)  # darken, so white text reads on any scene
+    for i, (colour, text) in enumerate(LEGEND):
+        y = 4 + line * (i + 1) - 4
         cv2.rectangle(img, (6, y - 9), (16, y + 1), colour, -1)
-        cv2.putText(img, text, (21, y), _FONT, 0.38, BLACK, 3, cv2.LINE_AA)
-        cv2.putText(img, text, (21, y), _FONT, 0.38, WHITE, 1, cv2.LINE_AA)
-        y += 15
+        cv2.putText(img, text, (22, y), _FONT, scale, WHITE, 1, cv2.LINE_AA)
 
 
 def draw(image: np.ndarray, faces: Sequence[Face], views: Sequence[TrackView], caption: str = "") -> np.ndarray:
@@ -96,8 +99,9 @@ def draw(image: np.ndarray, faces: Sequence[Face], views: Sequence[TrackView], c
         cv2.rectangle(out, (int(b.x1), int(b.y1)), (int(b.x2), int(b.y2)), colour, 2)
         _text(out, label(view), (int(b.x1), max(int(b.y1) - 4, 14)), colour)
     draw_legend(out)
-    if caption:
-        _text(out, caption, (4, out.shape[0] - 6), BLACK, 0.4)
+    if caption:  # bottom right: the demo marks itself SYNTHETIC in the bottom-left corner
+        (tw, _), _ = cv2.getTextSize(caption, _FONT, 0.4, 1)
+        _text(out, caption, (max(0, out.shape[1] - tw - 8), out.shape[0] - 6), BLACK, 0.4)
     return out
 
 
