@@ -178,3 +178,17 @@ def test_classify_gates_a_minor_and_a_low_confidence_head_like_the_daemon(
     code, (record,), _ = _classify("-c", str(gating), str(photo), models=models_dir)
     (face,) = record["faces"]
     assert face["minor"] is True and "attributes" not in face and "min_age_years" in face["not_published"]["attributes"]
+
+
+def test_source_override_keeps_a_configured_folders_sequence_setting(tmp_path: Path) -> None:
+    from edge_agent.config import parse_config
+    from edge_agent.daemon.overrides import with_source
+
+    other = tmp_path / "other"
+    other.mkdir()
+    cfg = parse_config(
+        '[[cameras]]\nid = "cam0"\n[cameras.source]\ntype = "folder"\npath = "x"\nsequence = true\nfps = 5\n'
+    )
+    src = with_source(cfg, str(other)).cameras[0].source
+    assert src.type == "folder" and src.path == other and src.sequence is True and src.fps == 5
+    assert with_source(parse_config(""), str(other)).cameras[0].source.sequence is False  # photos by default

@@ -16,6 +16,10 @@ def with_source(cfg: AgentConfig, spec: str) -> AgentConfig:
     except SourceSpecError as exc:
         raise ConfigError(str(exc)) from None
     cameras = list(cfg.cameras)
+    if cameras and cameras[0].source.type == source.type and source.type in ("folder", "file"):
+        # Same kind of source: keep its settings (sequence, fps, limits, loop...) and change only the path, so
+        # `--source DIR` on a config made for a time-lapse folder still tracks across its frames.
+        source = cameras[0].source.model_copy(update={"path": source.path})
     if cameras:
         cameras[0] = cameras[0].model_copy(update={"source": source})
     else:
