@@ -161,6 +161,7 @@ def salvage(path: Path) -> Salvage:
         return Salvage([], 0, None, True)
     try:
         db.execute("PRAGMA query_only=1")
+        db.execute("PRAGMA writable_schema=1")  # lets SQLite read a file shorter than its header says
         seq, epoch = _salvage_meta(db)
         unreadable = _salvage_rows(db, rows)
     except sqlite3.Error:
