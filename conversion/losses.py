@@ -51,28 +51,51 @@ def masked_l1_years(scale: float = 10.0) -> Any:
 
 
 def masked_accuracy(name: str) -> Any:
+    """Accuracy over the samples that carry the label, summed over the whole epoch (not a mean of batch ratios:
+    a validation batch of All-Age-Faces has no race label at all and must not count as 0%)."""
+    import keras
     import tensorflow as tf
 
-    def acc(y_true: Any, y_pred: Any) -> Any:
-        y = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
-        valid = tf.cast(y >= 0, tf.float32)
-        hit = tf.cast(tf.equal(tf.cast(tf.argmax(y_pred, -1), tf.int32), y), tf.float32)
-        return tf.reduce_sum(hit * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
+    class MaskedAccuracy(keras.metrics.Metric):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(name=name, **kw)
+            self.hits = self.add_weight(name="hits", initializer="zeros")
+            self.count = self.add_weight(name="count", initializer="zeros")
 
-    acc.__name__ = name
-    return acc
+        def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+            y = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+            valid = tf.cast(y >= 0, tf.float32)
+            hit = tf.cast(tf.equal(tf.cast(tf.argmax(y_pred, -1), tf.int32), y), tf.float32)
+            self.hits.assign_add(tf.reduce_sum(hit * valid))
+            self.count.assign_add(tf.reduce_sum(valid))
+
+        def result(self) -> Any:
+            return self.hits / tf.maximum(self.count, 1.0)
+
+    return MaskedAccuracy()
 
 
 def masked_mae(name: str = "mae") -> Any:
+    """Mean absolute error in years over the samples with an age label, summed over the epoch."""
+    import keras
     import tensorflow as tf
 
-    def mae(y_true: Any, y_pred: Any) -> Any:
-        y = tf.reshape(tf.cast(y_true, tf.float32), [-1])
-        valid = tf.cast(y >= 0, tf.float32)
-        return tf.reduce_sum(tf.abs(y - tf.reshape(y_pred, [-1])) * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
+    class MaskedMAE(keras.metrics.Metric):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(name=name, **kw)
+            self.total = self.add_weight(name="total", initializer="zeros")
+            self.count = self.add_weight(name="count", initializer="zeros")
 
-    mae.__name__ = name
-    return mae
+        def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+            y = tf.reshape(tf.cast(y_true, tf.float32), [-1])
+            valid = tf.cast(y >= 0, tf.float32)
+            self.total.assign_add(tf.reduce_sum(tf.abs(y - tf.reshape(y_pred, [-1])) * valid))
+            self.count.assign_add(tf.reduce_sum(valid))
+
+        def result(self) -> Any:
+            return self.total / tf.maximum(self.count, 1.0)
+
+    return MaskedMAE()
 
 
 def dex_soft_ce(bins: int, sigma: float = 2.5) -> Any:

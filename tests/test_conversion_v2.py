@@ -192,3 +192,15 @@ def test_run_meta_carries_the_crop_rule_quantize_reads(tmp_path: Path) -> None:
         crop_rule(QuantizeConfig(model=run / "model.keras", out=tmp_path / "m.tflite", crop_margin=0.25))
     with pytest.raises(ConversionError, match="give --crop-margin"):
         crop_rule(QuantizeConfig(model=tmp_path / "elsewhere.keras", out=tmp_path / "m.tflite"))
+
+
+def test_masked_metrics_count_only_labelled_samples_over_the_epoch() -> None:
+    from conversion.losses import masked_accuracy, masked_mae
+
+    acc, mae = masked_accuracy("acc"), masked_mae("mae")
+    right = tf.constant([[0.9, 0.1], [0.2, 0.8]])
+    acc.update_state(tf.constant([0, 1]), right)  # a batch with labels: 2 of 2 right
+    acc.update_state(tf.constant([MISSING, MISSING]), right)  # a batch without any: must not pull the mean down
+    assert float(acc.result()) == pytest.approx(1.0)
+    mae.update_state(tf.constant([30.0, -1.0]), tf.constant([[34.0], [99.0]]))
+    assert float(mae.result()) == pytest.approx(4.0)
