@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.media import free_port
-from tests.test_e2e import NO_ATTRIBUTES, Collector, agent_env, models_dir, start_agent, stop_agent  # noqa: F401
+from tests.test_e2e import EXE, NO_ATTRIBUTES, Collector, agent_env, models_dir, start_agent, stop_agent  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -150,3 +150,26 @@ def test_rtsp_camera_goes_stalled_when_the_server_dies_and_online_with_frames_wh
     assert stalled["reason"], stalled  # says why: no frame for N s, or the read failed
     assert "Traceback" not in err
     print(f"stalled {stalled['ts']} ({stalled['reason']}), online again {back['ts']}, killed at {killed:.1f}")
+
+
+def test_annotate_writes_an_rtsp_stream_at_the_streams_own_frame_rate(
+    tmp_path: Path,
+    models_dir: Path,  # noqa: F811
+    rtsp_server: RtspServer,
+) -> None:
+    import cv2
+
+    out = tmp_path / "stream.mp4"
+    res = subprocess.run(
+        [*EXE, "annotate", rtsp_server.url, "--out", str(out), "--max-frames", "20"],
+        env=agent_env(models_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    cap = cv2.VideoCapture(str(out))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(15.0, abs=0.01)  # the server's 15 fps, not a guess
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    cap.release()

@@ -41,6 +41,7 @@ class VideoCaptureSource(FrameSource):
     def __init__(self, cfg: V4L2SourceConfig | StreamSourceConfig) -> None:
         super().__init__(cfg)
         self._cap: cv2.VideoCapture | None = None
+        self.fps = 0.0  # the frame rate the open device or stream reports; 0 when unknown
 
     @abstractmethod
     def _open_capture(self) -> cv2.VideoCapture:
@@ -62,6 +63,8 @@ class VideoCaptureSource(FrameSource):
             raise SourceError(self._open_error())
         self._cap = cap
         self._configure(cap)
+        reported = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = reported if 1.0 <= reported <= 240.0 else 0.0  # what the device/stream says (annotate uses it)
         log.info(
             "opened %s: %dx%d @ %.1f fps",
             self.description,
