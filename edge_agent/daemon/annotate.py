@@ -160,6 +160,9 @@ def annotate_source(
             analytics = make("annotate", cfg.tracking, cfg.analytics, analyzer.meta, analyzer.heads)
             try:
                 for index, item in enumerate(frames):
+                    if writer.full:  # another frame came, but a GIF cannot hold it
+                        writer.truncated = True
+                        break
                     faces = analyzer.analyze(item.image)
                     # mono = ts too: the audience rate limit runs on the source's clock like everything else
                     analytics.update(faces, Frame("annotate", index, item.ts, item.ts, item.image))
@@ -170,9 +173,6 @@ def annotate_source(
                     )
                     caption = item.name or f"t {item.ts - frames.t0:.2f}s  frame {index}"
                     writer.write(draw(item.image, faces, views, caption), item.name)
-                    if writer.full:
-                        writer.truncated = True
-                        break
             finally:
                 writer.close()
     finally:
