@@ -91,3 +91,85 @@ def test_capture_snapshot_counts_the_frames_a_slow_consumer_never_took(tmp_path:
         legacy = worker.stats()
     assert snap.dropped > 20 and snap.dropped == legacy["dropped"]
     assert snap.captured >= snap.dropped + taken - 1  # every grabbed frame was taken, dropped or is pending
+
+
+def test_stats_payload_is_exactly_the_schema_fields_with_their_rounding() -> None:
+    started = ProcessSnapshot(mono=100.0, cpu_s=2.0, rss_mb=50.0, threads=5, open_fds=10)
+    cap = CaptureSnapshot("online", captured=90, dropped=7, bad=1, reopens=2, capture_fps=29.97)
+    cam = RunnerSnapshot("cam0", cap, processed=80, faces=3, paused=2, bad=1, errors=0)
+    window = LatencyWindow()
+    for ms in (1.23456, 2.34567, 9.87654):
+        window.add_ms(ms)
+    proc = ProcessSnapshot(mono=103.3333, cpu_s=2.4567, rss_mb=81.2, threads=9, open_fds=14)
+    snap = StatsSnapshot(
+        proc,
+        uptime_s=3.3333,
+        cameras=(cam,),
+        timings={"detect": window.percentiles(), "capture_to_publish": window.percentiles()},
+        publish={"connected": True, "queue_depth": 0, "dropped": {}},
+    )
+    out = StatsReporter(started).report(snap)
+    lat = {"count": 3, "p50": 2.346, "p95": 9.123}
+    out["cameras"]["cam0"].pop("detection", None)  # the scheduling figures have their own tests
+    assert out == {
+        "uptime_s": 3.3,
+        "interval_s": 3.333,
+        "cameras": {
+            "cam0": {
+                "status": "online",
+                "healthy": True,
+                "capture_fps": 29.97,
+                "processed_fps": 24.0,
+                "dropped_fps": 2.7,
+                "frames_captured": 90,
+                "frames_processed": 80,
+                "frames_dropped": 9,
+                "frames_bad": 2,
+                "errors": 0,
+                "reopens": 2,
+            }
+        },
+        "inference_ms": {
+            "detector": lat,
+            "attributes": {"count": 0},
+            "attributes_frame": {"count": 0},
+            "pose": {"count": 0},
+            "analytics": {"count": 0},
+            "publish": {"count": 0},
+            "frame": {"count": 0},
+        },
+        "latency_ms": lat,
+        "publish": {"connected": True, "queue_depth": 0, "dropped": {}},
+        "memory_rss_mb": 81.2,
+        "threads": 9,
+        "open_fds": 14,
+        "cpu_percent": 13.7,
+    }
+
+
+def test_a_zero_length_interval_does_not_divide_by_zero() -> None:
+    p = ProcessSnapshot(mono=5.0, cpu_s=1.0, rss_mb=1.0, threads=1, open_fds=1)
+    cam = runner(processed=3, dropped=0)
+    out = StatsReporter(p).report(StatsSnapshot(p, 0.0, (cam,), {}, {}))
+    assert out["interval_s"] == 0.001 and out["cameras"]["cam0"]["processed_fps"] == 3000.0
+
+
+def test_latency_window_keeps_the_last_samples_and_counts_all() -> None:
+    w = LatencyWindow(size=3)
+    assert w.percentiles() == Percentiles(None, None, 0) and w.count == 0
+    for ms in (100.0, 1.0, 2.0, 3.0):
+        w.add_ms(ms)
+    assert w.count == 4 and w.percentiles() == Percentiles(2.0, 2.9, 3)  # the 100 ms sample fell out
+    one = LatencyWindow()
+    one.add_ms(1.23456)
+    assert one.percentiles() == Percentiles(1.235, 1.235, 1)
+
+
+def test_process_snapshot_reads_this_process() -> None:
+    import os
+    import time as _time
+
+    snap = ProcessSnapshot.now()
+    assert abs(snap.mono - _time.monotonic()) < 1.0 and 0 < snap.cpu_s <= _time.process_time()
+    assert snap.rss_mb > 20 and snap.threads == len(os.listdir("/proc/self/task"))
+    assert abs(snap.open_fds - len(os.listdir("/proc/self/fd"))) <= 2
