@@ -12,7 +12,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from edge_agent.publish.schemas import SchemaError, validate
+from edge_agent.client.validation import validate
+from edge_agent.publish.schemas import SchemaError
 
 
 class ParseError(ValueError):

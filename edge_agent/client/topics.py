@@ -113,6 +113,6 @@ def match(suffix: str) -> TopicSpec | None:
     parts = suffix.split("/")
     for spec in TOPICS:
         pattern = spec.suffix.split("/")
-        if len(pattern) == len(parts) and all(p.startswith("{") or p == q for p, q in zip(pattern, parts)):
+        if len(pattern) == len(parts) and all(p.startswith("{") or p == q for p, q in zip(pattern, parts, strict=True)):
             return spec
     return None
