@@ -20,7 +20,7 @@ from edge_agent.daemon.camera import CameraRunner, CameraStages, Timings
 from edge_agent.daemon.sinks import Outgoing
 from edge_agent.detect.base import FaceDetector
 from edge_agent.detect.config import DetectorConfig
-from edge_agent.records import Face, Frame
+from edge_agent.records import Face, Frame, TrackHint
 from edge_agent.track.config import TrackerConfig
 from tests.fixtures.media import astronaut_bgr
 from tests.test_e2e import models_dir  # noqa: F401 - the session fixture that pulls the detector models
@@ -55,7 +55,10 @@ class Recording:
     def __init__(self) -> None:
         self.faces: list[list[Face]] = []
 
-    def update(self, faces: list[Face], frame: Frame) -> list[Outgoing]:
+    def hints(self, t: float) -> list[TrackHint]:
+        return []
+
+    def update(self, faces: list[Face], frame: Frame, classify: object = None) -> list[Outgoing]:
         self.faces.append(list(faces))
         return []
 
@@ -66,7 +69,10 @@ class Recording:
 class Broken:
     """An analytics stage with a programming error."""
 
-    def update(self, faces: list[Face], frame: Frame) -> list[Outgoing]:
+    def hints(self, t: float) -> list[TrackHint]:
+        return []
+
+    def update(self, faces: list[Face], frame: Frame, classify: object = None) -> list[Outgoing]:
         raise TypeError("unsupported operand type(s) for +: 'int' and 'NoneType'")
 
     def flush(self, reason: str) -> list[Outgoing]:

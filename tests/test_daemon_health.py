@@ -20,7 +20,7 @@ from edge_agent.config import parse_config
 from edge_agent.daemon.agent import Agent
 from edge_agent.daemon.sinks import Outgoing
 from edge_agent.publish.schemas import validate
-from edge_agent.records import Face, Frame
+from edge_agent.records import Face, Frame, TrackHint
 from edge_agent.systemd import Notifier
 from tests.test_e2e import models_dir  # noqa: F401 - session fixture: the detector models
 
@@ -28,7 +28,10 @@ pytestmark = pytest.mark.slow
 
 
 class Broken:
-    def update(self, faces: list[Face], frame: Frame) -> list[Outgoing]:
+    def hints(self, t: float) -> list[TrackHint]:
+        return []
+
+    def update(self, faces: list[Face], frame: Frame, classify: object = None) -> list[Outgoing]:
         raise TypeError("unsupported operand type(s) for +: 'int' and 'NoneType'")
 
     def flush(self, reason: str) -> list[Outgoing]:
