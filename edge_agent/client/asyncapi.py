@@ -174,11 +174,12 @@ def render(doc: dict[str, Any] | None = None) -> str:
     """The YAML text written to docs/asyncapi.yaml."""
     import yaml  # dev extra; imported here so the client library never needs it
 
-    class _NoAliases(yaml.SafeDumper):
+    class _NoAliases(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
         def ignore_aliases(self, data: Any) -> bool:  # repeated sub-trees stay readable, not &id001 anchors
             return True
 
-    body = yaml.dump(build() if doc is None else doc, Dumper=_NoAliases, sort_keys=False, width=118, allow_unicode=True)
+    doc = build() if doc is None else doc
+    body = str(yaml.dump(doc, Dumper=_NoAliases, sort_keys=False, width=118, allow_unicode=True))
     return HEADER + body
 
 

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from edge_agent.client.records import ParseError, Record, Stats, Status, parse
@@ -39,7 +40,7 @@ class DeviceState:
     online: bool
     reason: str | None
     last_will: bool
-    since_seq: int
+    since: datetime  # the status message's ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +230,7 @@ class Consumer:
 
     def _liveness_update(self, status: Status) -> None:
         state = DeviceState(
-            status.meta.device_id, status.state == "online", status.reason, status.is_last_will, status.meta.seq
+            status.meta.device_id, status.state == "online", status.reason, status.is_last_will, status.meta.ts
         )
         before = self._liveness.get(state.device_id)
         self._liveness[state.device_id] = state

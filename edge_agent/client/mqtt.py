@@ -94,7 +94,7 @@ class AgentClient:
         props = None
         kwargs: dict[str, Any] = {}
         if self.cfg.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.cfg.session_expiry_s
             kwargs["clean_start"] = False
         self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive_s, properties=props, **kwargs)

@@ -241,9 +241,17 @@ def decommission(cfg: AgentConfig, device_id: str, *, settle_s: float = 1.0, tim
             retained.add(msg.topic)
             last[0] = time.monotonic()
 
+    def on_connect(c: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any = None) -> None:
+        for f in filters:
+            c.subscribe(f, qos=1)
+
+    def on_subscribe(_c: mqtt.Client, _u: Any, _mid: int, _codes: Any, _p: Any = None) -> None:
+        last[0] = time.monotonic()  # retained messages follow the SUBACK: wait settle_s from here
+        subscribed.set()
+
     client.on_message = on_message
-    client.on_connect = lambda c, *_a: [c.subscribe(f, qos=1) for f in filters]
-    client.on_subscribe = lambda *_a: (last.__setitem__(0, time.monotonic()), subscribed.set())
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
     transport.start(client, cfg.mqtt)
     try:
         if not subscribed.wait(timeout_s):
