@@ -68,9 +68,23 @@ class Replayer:
             CAMERA_ID, cfg.tracking, cfg.analytics, self.meta, cfg.attributes.enabled()
         )
         self.messages: list[Outgoing] = []
+        self.ends: dict[str, Any] = {}  # track id -> TrackEnd (for the decision margin, which is not published)
+        engine = self.analytics.engine
+        for name in ("process", "flush"):
+            setattr(engine, name, self._capture(getattr(engine, name)))
         self.guide = GuidedDetector(cfg.detector.schedule, self.detector, self.region)
         stages = CameraStages(self.detector, self.classifier, self.analytics, builders.pose_fn())
         self.runner = CameraRunner(CAMERA_ID, None, stages, Timings(), self.messages.append, guide=self.guide)  # type: ignore[arg-type]
+
+    def _capture(self, fn: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            out = fn(*args, **kwargs)
+            for m in out:
+                if m.event is not None and m.event.kind == "end":
+                    self.ends[m.event.track_id] = m.event
+            return out
+
+        return wrapped
 
     def replay(self, frames: FrameIter, t0: float = 1_000.0) -> Observed:
         obs = Observed()
@@ -91,7 +105,11 @@ class Replayer:
             obs.tracks.append([(h.track_id, h.box) for h in hints if h.track_id in confirmed])
             obs.seen.append([(h.track_id, h.box, h.last_seen) for h in hints])
         self.runner.flush("shutdown")
-        obs.ends = [m.payload for m in self.messages if m.payload.get("event") == "end"]
+        obs.ends = [
+            dict(m.payload, margin=getattr(self.ends.get(m.payload["track_id"]), "margin", None))
+            for m in self.messages
+            if m.payload.get("event") == "end"
+        ]
         st = self.guide.stats()
         obs.counters = {
             "full_scans": st.full_scans,
@@ -131,8 +149,11 @@ def score(obs: Observed, fps: float) -> dict[str, Any]:
     out: dict[str, Any] = {
         "frames": obs.frames,
         "cpu_pct": round(100.0 * obs.cpu_s / duration, 2) if duration else None,
-        "frame_ms": {"mean": round(float(ms.mean()), 3), "p50": round(float(np.percentile(ms, 50)), 3),
-                     "p95": round(float(np.percentile(ms, 95)), 3)},
+        "frame_ms": {
+            "mean": round(float(ms.mean()), 3),
+            "p50": round(float(np.percentile(ms, 50)), 3),
+            "p95": round(float(np.percentile(ms, 95)), 3),
+        },
         **obs.counters,
         "classifications_per_s": round(obs.counters.get("classifications", 0) / duration, 2) if duration else None,
     }
@@ -188,16 +209,33 @@ def visit_labels(obs: Observed, owners: dict[str, int] | None) -> dict[Any, dict
             continue
         attrs = end.get("attributes") or {}
         labels = {h: v["label"] for h, v in attrs.items() if isinstance(v, dict) and "label" in v}
-        out[key] = {"minor": str(bool(end.get("minor"))), **labels}
+        out[key] = {"minor": str(bool(end.get("minor"))), **labels, "_margin": end.get("margin")}
     return out
 
 
-def agreement(base: dict[Any, dict[str, str]], new: dict[Any, dict[str, str]]) -> dict[str, Any]:
-    """Visits of the baseline whose labels (every head, and the minor flag) the scheduled run reproduced."""
-    same = [k for k in base if k in new and new[k] == base[k]]
+CLEAR_MARGIN = 0.05  # a baseline visit this far from flipping is "clear"; nearer, any resampling may flip it
+
+
+def agreement(base: dict[Any, dict[str, Any]], new: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """Visits of the baseline whose labels (every head, and the minor flag) the scheduled run reproduced, overall
+    and among the clear ones (the baseline's own decision margin >= CLEAR_MARGIN)."""
+
+    def labels(v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if v is None else {k: x for k, x in v.items() if not k.startswith("_")}
+
+    same = [k for k in base if labels(new.get(k)) == labels(base[k])]
+    clear = [k for k in base if (base[k].get("_margin") or 0.0) >= CLEAR_MARGIN]
+    clear_same = [k for k in clear if k in same]
     diff = {str(k): {"every_frame": base[k], "scheduled": new.get(k)} for k in base if k not in same}
-    return {"visits": len(base), "same": len(same), "pct": round(100.0 * len(same) / len(base), 1) if base else None,
-            "differing": diff}
+    return {
+        "visits": len(base),
+        "same": len(same),
+        "pct": round(100.0 * len(same) / len(base), 1) if base else None,
+        "clear_visits": len(clear),
+        "clear_same": len(clear_same),
+        "clear_pct": round(100.0 * len(clear_same) / len(clear), 1) if clear else None,
+        "differing": diff,
+    }
 
 
 def recall_vs(base: Observed, new: Observed) -> float | None:

@@ -135,7 +135,9 @@ def _turned(face: FaceImage, width_px: float, yaw: float) -> tuple[np.ndarray, n
     corners = cv2.perspectiveTransform(
         np.float32([[[fx1 * w, fy1 * h], [fx2 * w, fy1 * h], [fx2 * w, fy2 * h], [fx1 * w, fy2 * h]]]), m
     )[0]
-    box = Box(float(corners[:, 0].min()), float(corners[:, 1].min()), float(corners[:, 0].max()), float(corners[:, 1].max()))
+    box = Box(
+        float(corners[:, 0].min()), float(corners[:, 1].min()), float(corners[:, 0].max()), float(corners[:, 1].max())
+    )
     return chip.astype(np.float32), alpha[..., None], box
 
 

@@ -92,7 +92,11 @@ def test_sampling_stops_once_the_visit_is_confident() -> None:
     confident, unsure = Recorder(p_female=0.95), Recorder(p_female=0.62)
     for rec in (confident, unsure):
         tracker = Tracker(_cfg(min_samples=4, max_samples=12, stop_margin=0.2), SPEC)
-        ends = [e for e in _run(tracker, [[make_face(320)]] * int(8 * FPS), rec) + tracker.flush() if isinstance(e, TrackEnd)]
+        ends = [
+            e
+            for e in _run(tracker, [[make_face(320)]] * int(8 * FPS), rec) + tracker.flush()
+            if isinstance(e, TrackEnd)
+        ]
         assert len(ends) == 1 and ends[0].attributes.gender is not None
         assert ends[0].attributes.gender.label == "female"
     assert confident.n == 4  # 0.95 >= 0.6 + 0.2 after the minimum

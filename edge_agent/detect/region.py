@@ -1,8 +1,15 @@
 """Region search: re-find a known face with the short-range graph at its native 128 px on a square around it.
 
 A full-frame scan costs the same whatever is in the picture; a region search costs one small inference per
-visitor, whatever the frame size, because the square follows the face (side = `region_context` face widths,
-centred on the track's predicted box, shifted to stay inside the frame like the second look's crop).
+visitor, whatever the frame size, because the square follows the face (centred on the track's predicted box,
+shifted to stay inside the frame like the second look's crop).
+
+The square is sized so the face is seen *at the scale the full scan sees it* (side = region_input / the full
+scan's input scale, e.g. 128 / 0.35 = 366 px on a 640x480 frame at input_width 224), and a face the full scan
+would give a second look (narrower than `refine_below_px`) gets exactly that second look's geometry
+(`refine_context` face widths at `refine_input` px). BlazeFace's box regression depends on the scale it sees a
+face at, and the attribute model's crop on the box: seen at the same scale, a re-found face gets the box, and
+so the attributes, a full scan would have given it.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from edge_agent.records import Box, Detection, TrackHint
 
 log = logging.getLogger(__name__)
 
+ANCHOR_192 = 192  # full_range's fixed input side
 _MATCH_IOU = 0.2  # a re-found face overlaps the prediction at least this much (the prediction is approximate)
 
 
@@ -43,24 +51,45 @@ class RegionFinder:
         self._input = sched.region_input
         self._context = sched.region_context
         self._min_logit = logit(sched.region_threshold)
-        self._runner = ModelRunner(short_range_path(cfg), SHORT_RANGE.with_input(self._input, self._input), cfg.num_threads)
-        log.info("region search: short range at %dx%d, squares of %.1f face widths", self._input, self._input, self._context)
+        path = short_range_path(cfg)
+        self._runner: ModelRunner | None = ModelRunner(
+            path, SHORT_RANGE.with_input(self._input, self._input), cfg.num_threads
+        )
+        self._small: ModelRunner | None = None
+        if cfg.refine_below_px > 0:
+            side = cfg.refine_input
+            self._small = ModelRunner(path, SHORT_RANGE.with_input(side, side), cfg.num_threads)
+        self._full_long = cfg.resolved_input_width() or ANCHOR_192  # full scan input along the frame's long side
+        log.info(
+            "region search: short range at %dx%d (faces below %.0f px: %dx%d)",
+            self._input,
+            self._input,
+            cfg.refine_below_px,
+            cfg.refine_input,
+            cfg.refine_input,
+        )
 
-    def square(self, box: Box, width: int, height: int) -> tuple[int, int, int, int]:
-        """The searched region (x0, y0, w, h) in frame pixels for a predicted face box."""
-        return refine_region(np.array([box.x1, box.y1, box.x2, box.y2], np.float32), self._context, width, height)
+    def plan(self, box: Box, width: int, height: int) -> tuple[tuple[int, int, int, int], ModelRunner, int]:
+        """The searched region (x0, y0, w, h), the runner and its input side, for a predicted face box."""
+        arr = np.array([box.x1, box.y1, box.x2, box.y2], np.float32)
+        if self._small is not None and box.width < self._cfg.refine_below_px:
+            return refine_region(arr, self._cfg.refine_context, width, height), self._small, self._cfg.refine_input
+        if self._runner is None:
+            raise RuntimeError("RegionFinder used after close()")
+        scale = self._full_long / max(width, height)  # the full scan's input pixels per frame pixel
+        context = max(self._context, self._input / scale / max(box.width, box.height, 1.0))
+        return refine_region(arr, context, width, height), self._runner, self._input
 
     def search(self, image: np.ndarray, hints: Sequence[TrackHint]) -> tuple[list[Detection], set[str]]:
         """The best face overlapping each hint's predicted box (if any); boxes in frame pixels, best score first."""
         h, w = image.shape[:2]
-        runner = self._runner
-        if runner is None:
+        if self._runner is None:
             raise RuntimeError("RegionFinder used after close()")
         found: list[tuple[float, Detection]] = []
         ids: set[str] = set()
         for hint in hints:
-            region = self.square(hint.box, w, h)
-            cands = runner.run(image, fit(region, self._input, self._input), self._min_logit)
+            region, runner, side = self.plan(hint.box, w, h)
+            cands = runner.run(image, fit(region, side, side), self._min_logit)
             pred = np.array([hint.box.x1, hint.box.y1, hint.box.x2, hint.box.y2], np.float32)
             j = best_overlap(cands, pred, _MATCH_IOU)
             if j < 0:
@@ -73,9 +102,10 @@ class RegionFinder:
         return _dedupe([d for _, d in sorted(found, key=lambda x: -x[0])], self._cfg.nms_iou), ids
 
     def close(self) -> None:
-        if self._runner is not None:
-            self._runner.close()
-            self._runner = None
+        for runner in (self._runner, self._small):
+            if runner is not None:
+                runner.close()
+        self._runner = self._small = None
 
 
 def _detection(c: Candidates, j: int) -> Detection:

@@ -18,7 +18,9 @@ class MotionConfig(BaseModel):
         "scan looks). Off: full scans keep their cadence on still scenes too.",
     )
     width: int = Field(default=80, ge=16, le=640, description="Width in px of the grey copy compared (~80x60).")
-    cell: int = Field(default=5, ge=1, le=32, description="Cell side, in px of the grey copy, that changes are averaged over.")
+    cell: int = Field(
+        default=5, ge=1, le=32, description="Cell side, in px of the grey copy, that changes are averaged over."
+    )
     threshold: float = Field(
         default=10.0,
         gt=0.0,

@@ -140,6 +140,24 @@ class AttributeAccumulator:
         under = sum(p for p, m in zip(mean, mask, strict=True) if m)
         return mask[_argmax(mean)] or under >= self._cfg.minor_probability
 
+    def decision_margin(self) -> float:
+        """How far the visit's answer is from changing: the smallest gap, in probability, between what was
+        decided and its alternative -- top class vs runner-up and top probability vs `min_confidence` for each
+        head, under-age mass vs `minor_probability`. 0 before any usable sample (nothing is decided yet)."""
+        gaps: list[float] = []
+        for head, acc in self._heads.items():
+            mean = acc.mean()
+            if mean is None:
+                return 0.0
+            top = sorted(mean, reverse=True)
+            gaps.append(top[0] - (top[1] if len(top) > 1 else 0.0))
+            gaps.append(abs(top[0] - self._cfg.min_confidence.for_head(head)))
+        mask = self._minor_mask
+        mean = self._heads["age"].mean() if "age" in self._heads else None
+        if mask is not None and mean is not None:
+            gaps.append(abs(sum(p for p, m in zip(mean, mask, strict=True) if m) - self._cfg.minor_probability))
+        return min(gaps) if gaps else 0.0
+
     def estimate(self, detail: bool = False) -> AttributeEstimate:
         """The track's answer so far (`detail`: with the averaged distributions); a minor gets only the flag."""
         cached = self._cache.get(detail)

@@ -34,7 +34,7 @@ class SamplingConfig(BaseModel):
         "every_frame: every face at least `min_face_px` wide on every analysed frame (for comparison).",
     )
     max_rate_hz: float = Field(
-        default=3.0, gt=0.0, le=100.0, description="At most this many classifications per second per track."
+        default=4.0, gt=0.0, le=100.0, description="At most this many classifications per second per track."
     )
     max_per_frame: int = Field(
         default=2,
@@ -45,13 +45,14 @@ class SamplingConfig(BaseModel):
     min_samples: int = Field(
         default=4, ge=1, le=100, description="Classifications a visit needs before it may stop as confident."
     )
-    max_samples: int = Field(default=15, ge=1, le=1000, description="A visit is never classified more often than this.")
+    max_samples: int = Field(default=30, ge=1, le=1000, description="A visit is never classified more often than this.")
     stop_margin: float = Field(
-        default=0.2,
+        default=0.15,
         ge=0.0,
         le=1.0,
-        description="A visit stops being classified once every head's aggregated top probability is at least "
-        "its `min_confidence` plus this margin.",
+        description="A visit stops being classified once every decision its labels rest on is at least this far "
+        "(in probability) from flipping: top class vs runner-up and vs `min_confidence` per head, and the "
+        "under-age mass vs `minor_probability`.",
     )
     quality_ratio: float = Field(
         default=0.7,

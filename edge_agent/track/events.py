@@ -113,6 +113,8 @@ class TrackEnd:
     reconnects: int  # gaps bridged inside the visit
     attributes: AttributeEstimate
     reason: str  # "gone" or what flushed it ("shutdown", "paused", ...)
+    classified: int = 0  # faces of the visit that were classified
+    margin: float = 0.0  # how far its labels were from flipping (AttributeAccumulator.decision_margin); not sent
 
     kind = "end"
 

@@ -7,9 +7,12 @@ picture, so classifying every face on every frame mostly buys the same answer ag
   best-quality faces first;
 - prefers good frames: a face is taken when its quality reaches `quality_ratio` of the best the track has shown
   (or after `max_wait_s` without a sample), quality being detector score x size x frontality (pose) x sharpness;
-- stops once the aggregated answer is confident (every head `stop_margin` above its threshold, after
-  `min_samples`) or after `max_samples`.
-The same quality weights the sample in the visit's average (track/aggregate.py).
+- stops once the aggregated answer is settled -- every decision it rests on (top class against runner-up, top
+  probability against `min_confidence`, under-age mass against `minor_probability`) at least `stop_margin` from
+  flipping, after `min_samples` -- or after `max_samples`. A visit near a boundary is sampled longest, which is
+  where more samples change the published answer; a clear one stops after a handful.
+The sample's weight in the visit's average is the tracker's usual score x size x frontality (track/aggregate.py),
+so a sampled visit estimates the same average as one classified on every frame.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import numpy as np
 from edge_agent.records import Box, Face
 from edge_agent.track.aggregate import sample_weight
 from edge_agent.track.config import SamplingConfig, TrackerConfig
-from edge_agent.track.events import UNKNOWN, AttributeEstimate
 
 _SHARP_SIDE = 32  # px of the grey face patch the Laplacian is measured on (scale-free across face sizes)
 
@@ -135,24 +137,12 @@ class AttributeSampler:
             return False
         return st.samples == 0 or since >= cfg.max_wait_s or c.quality >= cfg.quality_ratio * st.best_quality
 
-    def sampled(self, state: SampleState, t: float, estimate: AttributeEstimate) -> None:
-        """A classification of this track was added at `t`; decide whether the visit needs more."""
+    def sampled(self, state: SampleState, t: float, margin: float) -> None:
+        """A classification of this track was added at `t`; `margin` is the visit's decision margin after it
+        (AttributeAccumulator.decision_margin). Decide whether the visit needs more."""
         state.samples += 1
         state.last_t = t
         if self.every_frame:
             return
-        enough = state.samples >= self._cfg.min_samples and self.confident(estimate)
-        state.done = state.samples >= self._cfg.max_samples or enough
-
-    def confident(self, est: AttributeEstimate) -> bool:
-        """Every enabled head has a label whose aggregated probability clears its threshold by `stop_margin`."""
-        if est.minor:
-            return False  # the minor rule guards privacy: it gets every sample it may have, never an early stop
-        heads = [(name, h) for name in ("age", "gender", "race") if (h := getattr(est, name)) is not None]
-        if not heads:
-            return False
-        conf = self._tracking.min_confidence
-        return all(
-            h.label != UNKNOWN and h.p is not None and h.p >= conf.for_head(name) + self._cfg.stop_margin
-            for name, h in heads
-        )
+        settled = state.samples >= self._cfg.min_samples and margin >= self._cfg.stop_margin
+        state.done = state.samples >= self._cfg.max_samples or settled

@@ -26,7 +26,7 @@ from edge_agent.track.aggregate import AttributeAccumulator
 from edge_agent.track.attention import AttentionMeter
 from edge_agent.track.config import AttentionConfig, TrackerConfig, VisitConfig
 from edge_agent.track.events import HeadSpec, TrackEnd, TrackEvent, TrackNew, TrackUpdate, TrackView
-from edge_agent.track.sampling import AttributeSampler, Candidate, SampleState, face_quality, sharpness_score
+from edge_agent.track.sampling import AttributeSampler, Candidate, SampleState, face_quality
 
 # Classifies the given faces of one frame (one Attributes per face, in order).
 Classify = Callable[[Sequence[Face]], Sequence[Attributes]]
@@ -302,12 +302,11 @@ class Tracker:
         track.hits += 1
         if sampled and face_px < self._cfg.min_face_px:
             track.acc.note_small()
-        # Sharpness weighs samples only when sampling per visit: every_frame keeps the plain weights, for comparison.
-        per_visit = sampled and not self._sampler.every_frame
-        sharp = sharpness_score(face.sharpness, self._cfg.sampling.sharp_ref) if per_visit else None
-        track.acc.add(face.attributes, face_px, det.score, pose, sharp)
+        # Sharpness picks which frames are classified, not how much a result weighs: both modes then estimate
+        # the same average.
+        track.acc.add(face.attributes, face_px, det.score, pose)
         if sampled and face.attributes is not None:
-            self._sampler.sampled(track.sampling, t, track.acc.estimate())
+            self._sampler.sampled(track.sampling, t, track.acc.decision_margin())
         track.meter.observe(t, pose)
         if not track.confirmed and track.hits >= self._cfg.confirm_frames:
             track.confirmed = True
@@ -373,4 +372,6 @@ class Tracker:
             reconnects=tr.reconnects,
             attributes=tr.acc.estimate(),
             reason=reason,
+            classified=tr.acc.samples,
+            margin=round(tr.acc.decision_margin(), 4),
         )
