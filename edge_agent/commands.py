@@ -136,7 +136,8 @@ class TokenBucket:
 class CommandQueue:
     """Bounded hand-off from the MQTT network thread to the pipeline loop, which runs the commands."""
 
-    def __init__(self, maxsize: int = 16, bucket: TokenBucket | None = None) -> None:
+    def __init__(self, maxsize: int = 2 * BURST, bucket: TokenBucket | None = None) -> None:
+        # room for a whole burst: what the rate limit admits is answered, unless the pipeline is stuck
         self._queue: queue.Queue[Command] = queue.Queue(maxsize=maxsize)
         self._bucket = bucket or TokenBucket()
         self._lock = threading.Lock()
