@@ -50,8 +50,8 @@ def latest_stats(sub: Collector, base: str, pred: Any, what: str, timeout: float
 def test_retained_and_empty_commands_are_not_executed(
     tmp_path: Path,
     broker: Any,
-    models_dir: Path,
-    running: list[subprocess.Popen[str]],  # noqa: F811
+    models_dir: Path,  # noqa: F811 - fixture imported from test_e2e
+    running: list[subprocess.Popen[str]],  # noqa: F811 - fixture imported from test_e2e
 ) -> None:
     config, dev = write_config(tmp_path, broker, NO_ATTRIBUTES)
     base = f"edge-agent/{dev}"
@@ -76,8 +76,8 @@ def test_retained_and_empty_commands_are_not_executed(
 def test_a_burst_of_300_bad_commands_stays_within_the_log_limit_and_is_accounted_for(
     tmp_path: Path,
     broker: Any,
-    models_dir: Path,
-    running: list[subprocess.Popen[str]],  # noqa: F811
+    models_dir: Path,  # noqa: F811 - fixture imported from test_e2e
+    running: list[subprocess.Popen[str]],  # noqa: F811 - fixture imported from test_e2e
 ) -> None:
     config, dev = write_config(tmp_path, broker, NO_ATTRIBUTES)
     base = f"edge-agent/{dev}"
@@ -113,8 +113,8 @@ def test_a_burst_of_300_bad_commands_stays_within_the_log_limit_and_is_accounted
 def test_sighup_reloads_the_config_like_cmd_reload(
     tmp_path: Path,
     broker: Any,
-    models_dir: Path,
-    running: list[subprocess.Popen[str]],  # noqa: F811
+    models_dir: Path,  # noqa: F811 - fixture imported from test_e2e
+    running: list[subprocess.Popen[str]],  # noqa: F811 - fixture imported from test_e2e
 ) -> None:
     config, dev = write_config(tmp_path, broker, NO_ATTRIBUTES)
     base = f"edge-agent/{dev}"
@@ -139,9 +139,9 @@ def test_sighup_reloads_the_config_like_cmd_reload(
 def test_other_fatal_signals_stop_as_cleanly_as_sigterm(
     tmp_path: Path,
     broker: Any,
-    models_dir: Path,
-    running: list[subprocess.Popen[str]],
-    sig: int,  # noqa: F811
+    models_dir: Path,  # noqa: F811 - fixture imported from test_e2e
+    running: list[subprocess.Popen[str]],  # noqa: F811 - fixture imported from test_e2e
+    sig: int,
 ) -> None:
     config, dev = write_config(tmp_path, broker, NO_ATTRIBUTES)
     base = f"edge-agent/{dev}"
@@ -163,8 +163,8 @@ def test_other_fatal_signals_stop_as_cleanly_as_sigterm(
 def test_sigterm_during_start_up_is_a_clean_stop(
     tmp_path: Path,
     broker: Any,
-    models_dir: Path,
-    running: list[subprocess.Popen[str]],  # noqa: F811
+    models_dir: Path,  # noqa: F811 - fixture imported from test_e2e
+    running: list[subprocess.Popen[str]],  # noqa: F811 - fixture imported from test_e2e
 ) -> None:
     config, dev = write_config(tmp_path, broker, NO_ATTRIBUTES)
     sub = Collector(broker.host, broker.port, f"edge-agent/{dev}/status")
