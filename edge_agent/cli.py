@@ -129,6 +129,18 @@ def tail(
     sys.exit(run_tail(cfg, device_id=device_id, audience=audience, raw_json=raw_json, count=count, timeout_s=timeout))
 
 
+@main.command()
+@common_options
+@click.pass_context
+@boundary
+def decommission(ctx: click.Context) -> None:
+    """Retire this device: clear its Home Assistant entities and retained state on the broker (stop it first)."""
+    from edge_agent.integrations.cli import run_decommission
+
+    cfg, _ = load(ctx)
+    sys.exit(run_decommission(cfg))
+
+
 _models_dir_option = click.option(
     "--dir",
     "models_dir",

@@ -19,7 +19,7 @@ class HomeAssistantConfig(BaseModel):
         default=False,
         description="Publish retained discovery configs at start-up, so Home Assistant shows the sign's entities "
         "(people present and looking, viewers and passers-by, average dwell, camera status). "
-        "`python -m edge_agent.integrations decommission` removes them.",
+        "`edge-agent decommission` removes them.",
     )
     discovery_prefix: str = Field(
         default="homeassistant",
