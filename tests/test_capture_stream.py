@@ -72,7 +72,7 @@ def test_stream_that_is_down_at_start_comes_online_when_the_server_starts(mjpeg_
     try:
         with CameraWorker(stream_camera(server.url)) as w:
             wait_for(lambda: w.stats()["open_failures"] >= 1, 10, "a failed open")
-            assert w.status.state == "stalled" and "cannot open" in w.status.reason
+            assert w.status.state == "stalled" and "connection refused" in w.status.reason
             server.start()
             frame = w.latest(15.0)
             assert frame is not None and w.status.state == "online"

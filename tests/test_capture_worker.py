@@ -279,7 +279,7 @@ def test_looping_folder_of_only_bad_files_is_throttled_not_spun(tmp_path: Path) 
         skipped = w.stats()["skipped"]
         assert w.latest(0) is None
     # About 10 at full speed, then one per 0.1 s pause: far from the thousands an unthrottled loop would skip.
-    assert 10 < skipped["undecodable"] < 40
+    assert 10 < skipped["not_an_image"] < 40
 
 
 def test_a_slow_decode_is_not_mistaken_for_a_stalled_source() -> None:
