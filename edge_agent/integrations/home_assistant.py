@@ -23,7 +23,7 @@ import paho.mqtt.client as mqtt
 
 from edge_agent import __version__
 from edge_agent.config import AgentConfig
-from edge_agent.publish import transport
+from edge_agent.publish import failover, transport
 from edge_agent.publish.auth import resolve_credentials, tls_context
 
 log = logging.getLogger(__name__)
@@ -160,10 +160,15 @@ def discovery_configs(cfg: AgentConfig, device_id: str) -> dict[str, dict[str, A
     return out
 
 
-def _client(cfg: AgentConfig, device_id: str, role: str) -> transport.Client:
+def _client(cfg: AgentConfig, device_id: str, role: str) -> tuple[transport.Client, failover.Endpoints]:
+    """A configured client that walks `mqtt.hosts` like the publisher does (start it with `_start`)."""
     creds = resolve_credentials(cfg.mqtt)
     ssl_ctx = tls_context(cfg.mqtt.tls) if cfg.mqtt.tls.enabled else None
-    return transport.make_client(cfg.mqtt, transport.unique_client_id(device_id, role), creds, ssl_ctx)
+    client = transport.make_client(cfg.mqtt, transport.unique_client_id(device_id, role), creds, ssl_ctx)
+    endpoints = failover.Endpoints(cfg.mqtt)
+    client.on_pre_connect = lambda c, _u: endpoints.apply(c)
+    client.on_connect_fail = lambda _c, _u: endpoints.failed()
+    return client, endpoints
 
 
 class DiscoveryPublisher:
@@ -176,7 +181,7 @@ class DiscoveryPublisher:
         self._stop = threading.Event()
         self._pending: set[int] = set()
         self._lock = threading.Lock()
-        self._client = _client(cfg, device_id, "ha")
+        self._client, self._endpoints = _client(cfg, device_id, "ha")
         self._client.on_connect = self._on_connect
         self._client.on_publish = self._on_publish
 
@@ -184,7 +189,8 @@ class DiscoveryPublisher:
         if not self.configs:
             self.done.set()
             return
-        transport.start(self._client, self._cfg.mqtt)  # paho retries with the agent's backoff until connected
+        # paho retries with the agent's backoff until connected, walking mqtt.hosts
+        transport.start(self._client, self._cfg.mqtt, self._endpoints.current)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         if getattr(rc, "is_failure", False):
@@ -196,6 +202,8 @@ class DiscoveryPublisher:
             }
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any = None, props: Any = None) -> None:
+        if getattr(rc, "is_failure", False):  # e.g. 0x87: the ACL does not let this device write its configs
+            log.warning("home assistant: the broker refused a discovery config (%s); check the ACL", rc)
         with self._lock:
             self._pending.discard(mid)
             finished = not self._pending
@@ -234,7 +242,7 @@ def decommission(cfg: AgentConfig, device_id: str, *, settle_s: float = 1.0, tim
     retained: set[str] = set()
     last = [time.monotonic()]
     subscribed = threading.Event()
-    client = _client(cfg, device_id, "decommission")
+    client, endpoints = _client(cfg, device_id, "decommission")
 
     def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.retain and msg.payload:
@@ -252,10 +260,11 @@ def decommission(cfg: AgentConfig, device_id: str, *, settle_s: float = 1.0, tim
     client.on_message = on_message
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
-    transport.start(client, cfg.mqtt)
+    transport.start(client, cfg.mqtt, endpoints.current)
     try:
         if not subscribed.wait(timeout_s):
-            raise ConnectionError(f"cannot reach the broker {cfg.mqtt.host}:{cfg.mqtt.effective_port}")
+            where = ", ".join(map(str, endpoints.endpoints))
+            raise ConnectionError(f"cannot reach the broker {where}")
         while time.monotonic() - last[0] < settle_s:  # retained messages arrive right after the SUBACK
             time.sleep(0.05)
         infos = [client.publish(t, b"", qos=1, retain=True) for t in sorted(retained)]

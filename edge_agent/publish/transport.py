@@ -17,7 +17,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge_agent.publish.auth import Credentials
 from edge_agent.publish.config import MqttConfig
-from edge_agent.publish.failover import Endpoint
+from edge_agent.publish.failover import Endpoint, Endpoints
 
 log = logging.getLogger(__name__)
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -76,8 +76,10 @@ def connect_properties(cfg: MqttConfig) -> Properties | None:
 
 
 def start(client: Client, cfg: MqttConfig, endpoint: Endpoint | None = None) -> None:
-    """Non-blocking connect (to `endpoint`, default cfg.host); paho's network thread retries with backoff."""
-    host, port = (endpoint.host, endpoint.port) if endpoint is not None else (cfg.host, cfg.effective_port)
+    """Non-blocking connect (to `endpoint`, default the first of mqtt.hosts, else mqtt.host); paho retries."""
+    if endpoint is None:
+        endpoint = Endpoints(cfg).current
+    host, port = endpoint.host, endpoint.port
     client.connect_async(host, port, keepalive=cfg.keepalive_s, properties=connect_properties(cfg))
     client.loop_start()
 
