@@ -67,20 +67,21 @@ class Outbox:
 
     def __init__(self, path: Path, cfg: OutboxConfig, warnings: RateLimitedLog | None = None) -> None:
         self.path = path
-        self.cfg = cfg
         self.warnings = warnings or RateLimitedLog()
         self._lock = threading.RLock()
         self._lockfile = self._exclusive(path)
         try:
             free = check_free_space(path.parent, cfg.min_free_bytes)
-            opened = open_database(path, cfg)
+            # the bounds (eviction, WAL cap, checkpoint threshold) follow the space the outbox can really get
+            self.cfg = cfg.model_copy(update={"max_bytes": self._effective_max_bytes(cfg, free)})
+            opened = open_database(path, self.cfg)
         except BaseException:
             self._lockfile.close()
             raise
         self._db, self._sidecar, self.ledger = opened.db, opened.sidecar, opened.ledger
         self.epoch, self.first_seq, self._seq = opened.epoch, opened.first_seq, opened.seq
         self.repaired = opened.repaired + len(opened.quarantined)
-        self.max_bytes = self._effective_max_bytes(free)
+        self.max_bytes = self.cfg.max_bytes
         row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages").fetchone()
         self._count, self._bytes = int(row[0]), int(row[1])
         self._topics = self._topic_flags()
@@ -117,18 +118,18 @@ class Outbox:
             raise OutboxError(f"outbox {path} is in use by another edge-agent process; stop it first") from None
         return handle
 
-    def _effective_max_bytes(self, free: int) -> int:
+    def _effective_max_bytes(self, cfg: OutboxConfig, free: int) -> int:
         """max_bytes, but never more than the outbox can get: what it holds now + free space - the reserve."""
-        room = disk_bytes(self.path) + free - self.cfg.min_free_bytes
-        if room < self.cfg.max_bytes:
+        room = disk_bytes(self.path) + free - cfg.min_free_bytes
+        if room < cfg.max_bytes:
             limit = max(64 * 1024, room)
             log.warning(
                 "outbox: outbox.max_bytes = %d is more than the state directory can hold; using %d",
-                self.cfg.max_bytes,
+                cfg.max_bytes,
                 limit,
             )
             return limit
-        return self.cfg.max_bytes
+        return cfg.max_bytes
 
     def _topic_flags(self) -> dict[str, bool]:
         return {t: bool(r) for t, r in self._db.execute("SELECT topic, MAX(retain) FROM messages GROUP BY topic")}
