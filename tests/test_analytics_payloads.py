@@ -8,7 +8,7 @@ import pytest
 
 from edge_agent.analytics.config import AnalyticsConfig, SummaryConfig
 from edge_agent.analytics.engine import AnalyticsMessage, CameraAnalytics
-from edge_agent.analytics.summary import ModelInfo
+from edge_agent.analytics.summary import SummaryModel
 from edge_agent.analytics.synthetic import head, make_face
 from edge_agent.publish import envelope, schemas
 from edge_agent.records import Attributes
@@ -20,7 +20,7 @@ EDGES = (0, 3, 10, 20, 30, 40, 50, 60, 70)
 GENDER = ("male", "female")
 RACE = ("white", "black", "asian", "indian", "other")
 ALL = {"age": AGE, "gender": GENDER, "race": RACE}
-MODEL = ModelInfo("attributes-int8", "1.0.0", "0" * 64)
+MODEL = SummaryModel("attributes-int8", "1.0.0", "0" * 64)
 T0 = 1_800_000_000.0
 
 

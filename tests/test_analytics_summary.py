@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge_agent.analytics.config import SummaryConfig
-from edge_agent.analytics.summary import IntervalSummarizer, ModelInfo
+from edge_agent.analytics.summary import IntervalSummarizer, SummaryModel
 from edge_agent.track.events import UNKNOWN, AttributeEstimate, HeadEstimate, HeadSpec, TrackEnd
 
 AGE = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
@@ -14,7 +14,7 @@ SPEC = HeadSpec(
     age_group_edges=(0, 3, 10, 20, 30, 40, 50, 60, 70),
     age_years=True,
 )
-MODEL = ModelInfo("attributes-int8", "1.2.0", "ab" * 32)
+MODEL = SummaryModel("attributes-int8", "1.2.0", "ab" * 32)
 T0 = 1_800_000_040.0  # 40 s into a minute
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from edge_agent.analytics.audience import SCHEMA_AUDIENCE, AudienceMonitor
 from edge_agent.analytics.config import AnalyticsConfig
-from edge_agent.analytics.summary import SCHEMA_SUMMARY, IntervalSummarizer, ModelInfo
+from edge_agent.analytics.summary import SCHEMA_SUMMARY, IntervalSummarizer, SummaryModel
 from edge_agent.modelmeta import ModelMetadata
 from edge_agent.records import Face, TrackHint
 from edge_agent.track.config import TrackerConfig
@@ -40,7 +40,7 @@ class CameraAnalytics:
         tracking: TrackerConfig,
         analytics: AnalyticsConfig,
         spec: HeadSpec,
-        model: ModelInfo | None = None,
+        model: SummaryModel | None = None,
     ) -> None:
         self.spec = spec
         self._analytics = analytics
@@ -54,7 +54,7 @@ class CameraAnalytics:
     ) -> CameraAnalytics:
         """Build from the attribute model's metadata and the enabled heads (None metadata: no attributes)."""
         spec = HeadSpec() if meta is None else HeadSpec.from_metadata(meta, enabled)
-        model = None if meta is None else ModelInfo.from_metadata(meta)
+        model = None if meta is None else SummaryModel.from_metadata(meta)
         return cls(tracking, analytics, spec, model)
 
     def hints(self, t: float) -> list[TrackHint]:

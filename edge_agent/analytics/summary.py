@@ -26,7 +26,7 @@ SCHEMA_SUMMARY = "edge-agent/summary/1"
 
 
 @dataclass(frozen=True, slots=True)
-class ModelInfo:
+class SummaryModel:
     """Which attribute model produced the numbers, so results of different models are never mixed silently."""
 
     name: str
@@ -34,7 +34,7 @@ class ModelInfo:
     sha256: str
 
     @classmethod
-    def from_metadata(cls, meta: ModelMetadata) -> ModelInfo:
+    def from_metadata(cls, meta: ModelMetadata) -> SummaryModel:
         return cls(name=meta.name, version=meta.version, sha256=meta.sha256)
 
     def payload(self) -> dict[str, str]:
@@ -48,7 +48,7 @@ def _split() -> dict[str, int]:
 class IntervalSummarizer:
     """Collects TrackEnd events; `tick(ts)` returns the payload of an interval once `ts` has passed its end."""
 
-    def __init__(self, cfg: SummaryConfig, spec: HeadSpec, model: ModelInfo | None, min_age_years: int = 0) -> None:
+    def __init__(self, cfg: SummaryConfig, spec: HeadSpec, model: SummaryModel | None, min_age_years: int = 0) -> None:
         self._cfg = cfg
         self._spec = spec
         self._model = model
