@@ -199,9 +199,13 @@ class AgentClient:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         token = (self._gen, msg.mid, msg.qos)
-        done = self.consumer.handle(
-            msg.topic, bytes(msg.payload), retained=bool(msg.retain), now=time.monotonic(), token=token
-        )
+        try:
+            done = self.consumer.handle(
+                msg.topic, bytes(msg.payload), retained=bool(msg.retain), now=time.monotonic(), token=token
+            )
+        except Exception:  # a bug here must not kill paho's network thread; the message is skipped, not retried
+            log.exception("client: message on %s could not be handled; skipped", msg.topic)
+            done = [token]
         self._ack(done)
 
     def _tick_loop(self) -> None:
