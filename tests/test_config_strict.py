@@ -135,3 +135,8 @@ def test_check_config_passes_a_good_config(tmp_path: Path) -> None:
     res = check_config(path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("config ok")
+
+
+def test_a_fallback_host_with_a_control_character_is_refused() -> None:
+    with pytest.raises(ConfigError, match="control character"):
+        validate_config({"mqtt": {"hosts": ["mq-a:1883", "mq\x00b:1883"]}}, "config.toml")

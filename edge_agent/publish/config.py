@@ -137,6 +137,7 @@ class MqttConfig(BaseModel):
         from edge_agent.publish.failover import parse_endpoint
 
         for h in hosts:
+            cls._no_control_characters(h)
             parse_endpoint(h, 1883)
         return hosts
 

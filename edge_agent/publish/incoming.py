@@ -16,6 +16,3 @@ class Incoming:
 
 
 CommandCallback = Callable[[Incoming], None]
-
-
-CommandCallback = Callable[[Incoming], None]
