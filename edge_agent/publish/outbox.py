@@ -36,6 +36,7 @@ from edge_agent.publish.ratelog import RateLimitedLog
 from edge_agent.publish.storage import (
     OutboxError,
     OutboxStorageError,
+    StoreHealth,
     check_free_space,
     describe,
     disk_bytes,
@@ -93,10 +94,7 @@ class Outbox:
         if opened.quarantined:
             self.dropped["quarantined"] += len(opened.quarantined)
         self.superseded = 0
-        self.storage_errors = 0
-        self._failing_since: float | None = None
-        self._next_try = 0.0
-        self._refused_while_failing = 0
+        self.health = StoreHealth(RETRY_STORE_S)
         self._reserve(self._seq)
         if self._count:
             log.info("outbox %s holds %d message(s) (%d bytes) from a previous run", path, self._count, self._bytes)
@@ -145,7 +143,11 @@ class Outbox:
     @property
     def accepting(self) -> bool:
         """False while storage fails (put() refuses without touching SQLite until the next probe)."""
-        return self._failing_since is None
+        return self.health.ok
+
+    @property
+    def storage_errors(self) -> int:
+        return self.health.errors
 
     def put(self, topic: str, encode: Callable[[int], bytes], *, retain: bool, created: float) -> int:
         """Commit one message; `encode(seq)` builds its payload. Returns the seq. Evicts the oldest when full.
@@ -153,7 +155,7 @@ class Outbox:
         Raises OutboxStorageError (counted as dropped `store_error`, no seq used) when it cannot be stored.
         """
         with self._lock:
-            if self._failing_since is not None and time.monotonic() < self._next_try:
+            if self.health.should_refuse():
                 self._refuse("still failing")
             seq = self._seq + 1
             data = encode(seq)
@@ -164,7 +166,7 @@ class Outbox:
                 self._rollback()
                 self._storage_failed(exc)
                 self._refuse(describe(exc))
-            self._storage_ok()
+            self.health.succeeded(self.path)
             self._seq = seq
             self._count += 1
             self._bytes += len(data)
@@ -193,7 +195,7 @@ class Outbox:
 
     def _refuse(self, why: str) -> None:
         self.dropped["store_error"] += 1
-        self._refused_while_failing += 1
+        self.health.refused += 1
         self.warnings.warn("store_error", log, "outbox %s: cannot store messages (%s); refusing them", self.path, why)
         raise OutboxStorageError(f"outbox {self.path}: cannot store message: {why}")
 
@@ -204,21 +206,8 @@ class Outbox:
             self.ledger.reload(self._db)
 
     def _storage_failed(self, exc: BaseException) -> None:
-        self.storage_errors += 1
-        if self._failing_since is None:
-            self._failing_since = time.monotonic()
-            self._refused_while_failing = 0
-        self._next_try = time.monotonic() + RETRY_STORE_S
-
-    def _storage_ok(self) -> None:
-        if self._failing_since is not None:
-            log.warning(
-                "outbox %s: storing messages again after %.1f s; %d message(s) were refused meanwhile",
-                self.path,
-                time.monotonic() - self._failing_since,
-                self._refused_while_failing,
-            )
-            self._failing_since = None
+        log.debug("outbox storage error: %s", describe(exc))
+        self.health.failed()
 
     def _evict_over_capacity(self) -> None:
         budget = max(self.max_bytes // 4, self.max_bytes - wal_cap(self.cfg) - _FIXED_OVERHEAD)
@@ -375,8 +364,8 @@ class Outbox:
                 self._storage_failed(exc)
                 self.warnings.warn("store_error", log, "outbox %s: upkeep failed (%s)", self.path, describe(exc))
                 return
-            if self._failing_since is not None and free_bytes(self.path.parent) > self.cfg.min_free_bytes:
-                self._next_try = 0.0  # space is back: the next put() tries at once
+            if not self.health.ok and free_bytes(self.path.parent) > self.cfg.min_free_bytes:
+                self.health.probe_now()  # space is back: the next put() tries at once
             while disk_bytes(self.path) > self.max_bytes and self._evict(64, "max_bytes"):
                 self._db.execute("PRAGMA incremental_vacuum(256)").fetchall()
 

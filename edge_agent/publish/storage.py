@@ -244,3 +244,44 @@ def move_aside(path: Path) -> Path:
         if src.exists():
             src.rename(Path(str(aside) + suffix))
     return aside
+
+
+class StoreHealth:
+    """Whether the outbox can write: after a storage error, writes are refused without touching SQLite until
+    the next probe (every `retry_s`, or at once when free space is back), so a full disk costs nothing per
+    message; the first success logs how long it lasted and how many messages were refused."""
+
+    def __init__(self, retry_s: float) -> None:
+        self.retry_s = retry_s
+        self.errors = 0
+        self.since: float | None = None
+        self.next_try = 0.0
+        self.refused = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.since is None
+
+    def should_refuse(self) -> bool:
+        """True while failing and before the next probe is due."""
+        return self.since is not None and time.monotonic() < self.next_try
+
+    def failed(self) -> None:
+        self.errors += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            self.refused = 0
+        self.next_try = time.monotonic() + self.retry_s
+
+    def probe_now(self) -> None:
+        self.next_try = 0.0
+
+    def succeeded(self, where: Path) -> None:
+        if self.since is not None:
+            log.warning(
+                "outbox %s: storing messages again after %.1f s; %d message(s) were refused meanwhile",
+                where,
+                time.monotonic() - self.since,
+                self.refused,
+            )
+            self.since = None
