@@ -237,7 +237,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=int, default=600)
     sub.add_parser("venvs", help="create the peer and tflite-runtime venvs (EDGE_AGENT_BENCH_VENVS or ../venvs)")
     r = sub.add_parser("report", help="re-render the report from results.json (e.g. after a new soak run)")
-    for q in (a, s, b, r):
+    from benchmarks import sequences
+
+    seq = sequences.add_parser(sub)
+    for q in (a, s, b, r, seq):
         q.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="int8 attribute model (.tflite + .json)")
         q.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md", help="report to write")
         q.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results", help="JSON and PNG folder")
@@ -252,7 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0) and 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(name)s: %(message)s")
     args.command_line = "python -m benchmarks " + " ".join(shlex.quote(a) for a in argv)
+    from benchmarks import sequences
+
     commands = {"all": cmd_all, "venvs": cmd_venvs, "soak": cmd_soak, "bench": cmd_bench, "report": cmd_report}
+    commands["sequences"] = sequences.cmd
     try:
         return commands[args.cmd](args)
     except UsageError as exc:

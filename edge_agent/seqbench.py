@@ -175,9 +175,12 @@ def score(obs: Observed, fps: float) -> dict[str, Any]:
         for x in truth:
             if x.inside >= ENTERED:
                 entered.setdefault(x.person, t)
-            if x.person in entered and x.person not in first_seen:
-                if any(ls >= t - 1e-9 and x.box.iou(b) >= MATCH_IOU for _, b, ls in seen):
-                    first_seen[x.person] = t
+            if (
+                x.person in entered
+                and x.person not in first_seen
+                and any(ls >= t - 1e-9 and x.box.iou(b) >= MATCH_IOU for _, b, ls in seen)
+            ):
+                first_seen[x.person] = t
     full = sum(1 for truth in obs.truth for x in truth if x.inside >= ENTERED)
     delays = [first_seen[p] - entered[p] for p in entered if p in first_seen]
     missed = [p for p in entered if p not in first_seen]
