@@ -17,9 +17,15 @@ class MotionConfig(BaseModel):
         description="Gate detection on motion: a still frame with nobody tracked is not scanned (only the idle "
         "scan looks). Off: full scans keep their cadence on still scenes too.",
     )
-    width: int = Field(default=80, ge=16, le=640, description="Width in px of the grey copy compared (~80x60).")
+    width: int = Field(
+        default=80,
+        ge=16,
+        le=640,
+        description="Width in samples of the copy compared: every (frame width / this)-th pixel of the green "
+        "channel (~80x60).",
+    )
     cell: int = Field(
-        default=5, ge=1, le=32, description="Cell side, in px of the grey copy, that changes are averaged over."
+        default=5, ge=1, le=32, description="Cell side, in samples of that copy, that changes are averaged over."
     )
     threshold: float = Field(
         default=10.0,
@@ -112,7 +118,10 @@ class ScheduleConfig(BaseModel):
         default=2.0,
         ge=1.2,
         le=4.0,
-        description="Side of the searched square in face widths, around the track's predicted box.",
+        description="Smallest side of the searched square, in face widths, around the track's predicted box. The "
+        "square is also at least region_input / the full scan's input scale wide (366 px on 640x480 at input_width "
+        "224), so a face is re-found at the scale the full scan sees it and gets the same box; faces narrower than "
+        "refine_below_px are re-found with the second look's geometry (refine_context, refine_input) instead.",
     )
     region_threshold: float = Field(
         default=0.5,

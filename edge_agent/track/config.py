@@ -71,7 +71,7 @@ class SamplingConfig(BaseModel):
         default=300.0,
         gt=0.0,
         description="Laplacian variance of the 32x32 grey face at which sharpness is 0.5: faces blurrier than this "
-        "lose quality and weight (sharp faces measure 600-2800).",
+        "rank lower for classification (sharp faces measure 600-2800).",
     )
 
     @model_validator(mode="after")
