@@ -25,6 +25,7 @@ RATE = 40.0
 BODY = {"command": "x", "request_id": None, "ok": True, "result": {"pad": "w" * 300}, "error": None}
 
 
+@pytest.mark.timeout(DURATION_S + 120)
 def test_wal_and_outbox_stay_within_their_bounds_for_five_minutes(broker: Broker, tmpfs) -> None:
     state = tmpfs("3m") / "state"
     cfg = MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.5)
