@@ -212,13 +212,21 @@ def models_verify(models_dir: Path | None) -> None:
 @click.option("--faces", default="1,2,3", show_default=True, help="Faces per frame to measure (comma list).")
 @click.option("--threads", type=click.IntRange(min=1, max=8), default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option(
+    "--sequences", is_flag=True, help="Measure scheduled detection and sampling against every-frame on walk-ins."
+)
 @click.pass_context
 @boundary
-def bench(ctx: click.Context, frames: int, faces: str, threads: int, as_json: bool) -> None:
+def bench(ctx: click.Context, frames: int, faces: str, threads: int, as_json: bool, sequences: bool) -> None:
     """Measure per-stage latency, fps, RSS and CPU on synthetic 640x480 frames (prints figures)."""
     from edge_agent.bench import run_bench_command
 
     cfg, _ = load(ctx)
+    if sequences:
+        from edge_agent.seqbench import run_sequences_command
+
+        click.echo(run_sequences_command(cfg, as_json=as_json))
+        return
     try:
         face_counts = [int(x) for x in faces.split(",") if x.strip()]
     except ValueError:

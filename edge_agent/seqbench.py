@@ -302,3 +302,45 @@ def fmt(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def packaged_walk_ins(visits: int = 6) -> list[Any]:
+    """Walk-ins built from what the device install ships: the packaged face photo (mirrored for variety) on
+    drawn rooms. `python -m benchmarks sequences` uses held-out dataset faces on photographs instead."""
+    from edge_agent.bench import _room
+    from edge_agent.capture.demo import load_face
+    from edge_agent.sequences import FaceImage, walk_ins
+
+    face = load_face()
+    x1, y1, x2, y2 = 0.246, 0.346, 0.749, 0.849  # the default detector's box on the packaged photo, as fractions
+    mirrored = np.ascontiguousarray(face[:, ::-1])
+    faces = [FaceImage(face, (x1, y1, x2, y2), "demo_face"), FaceImage(mirrored, (1 - x2, y1, 1 - x1, y2), "mirror")]
+    rooms = [_room(np.random.default_rng(i)) for i in range(6)]
+    return walk_ins(faces, rooms, visits=visits)
+
+
+def run_sequences_command(cfg: AgentConfig, fps: tuple[float, ...] = (30.0, 15.0), as_json: bool = False) -> str:
+    """What `edge-agent bench --sequences` prints: scheduled vs every-frame per sequence (figures, no asserts)."""
+    import json
+
+    runs = [run_pair(cfg, s.frames, f, s.name) for f in fps for s in packaged_walk_ins() if s.name != "visits"]
+    if as_json:
+        return json.dumps(runs, indent=1, default=str)
+    lines = [
+        "edge-agent bench --sequences: synthetic walk-ins (packaged face, drawn rooms), 640x480, 1 thread;",
+        "CPU = process CPU time in the camera loop / sequence duration",
+        "",
+        "| sequence | fps | CPU every-frame | CPU scheduled | full scans | region searches | still frames "
+        "| classifications/s | track recall every/sched. | first detection p95 s | labels same |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
+    ]
+    for r in runs:
+        b, s, lab = r["every_frame"], r["scheduled"], r["labels"]
+        fd = (s.get("first_detection_s") or {}).get("p95")
+        lines.append(
+            f"| {r['sequence']} | {r['fps']:g} | {fmt(b['cpu_pct'])}% | {fmt(s['cpu_pct'])}% | {s['full_scans']} "
+            f"| {s['region_searches']} | {s['still_frames']} | {fmt(s['classifications_per_s'])} "
+            f"| {fmt(b.get('track_recall'))} / {fmt(s.get('track_recall'))} | {fmt(fd)} "
+            f"| {lab['same']}/{lab['visits']} |"
+        )
+    return "\n".join(lines)
