@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -207,3 +208,63 @@ def test_reconfigure_ends_open_visits_under_the_old_analytics_then_uses_the_new(
     assert [e["reason"] for e in ends] == ["reload"]
     runner.poll(0.0, paused=False)
     assert len(new.faces) == 1 and runner.stages.analytics is new
+
+
+class Spy:
+    """The real per-camera analytics, recording the faces the guided loop hands it (hints pass straight through)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.faces: list[list[Face]] = []
+
+    def hints(self, t: float) -> list[TrackHint]:
+        return self.inner.hints(t)  # type: ignore[no-any-return]
+
+    def update(self, faces: list[Face], frame: Frame, classify: object = None) -> list[Outgoing]:
+        self.faces.append(list(faces))
+        return self.inner.update(faces, frame, classify)  # type: ignore[no-any-return]
+
+    def flush(self, reason: str) -> list[Outgoing]:
+        return self.inner.flush(reason)  # type: ignore[no-any-return]
+
+
+def test_the_guided_loop_scans_follows_classifies_and_carries_face_width(models_dir: Path) -> None:  # noqa: F811
+    """The default path: full scans at the cadence, region searches between, per-visit classification."""
+    from edge_agent.analytics.config import AnalyticsConfig
+    from edge_agent.capture.config import CameraConfig
+    from edge_agent.classify.config import AttributesConfig
+
+    det_cfg = DetectorConfig(models_dir=models_dir)
+    full = builders.detector(det_cfg)
+    region = builders.region_finder(det_cfg)
+    cam = CameraConfig.model_validate({"id": "cam0", "source": {"type": "demo"}})
+    guide = builders.guided_detector(det_cfg, cam, full, region)
+    clf, meta = builders.classifier(AttributesConfig(model=ATTRIBUTE_MODEL, race=False))
+    assert guide is not None and clf is not None
+    tracking = TrackerConfig(min_age_years=0)  # no minors gating: the end record carries its attributes
+    spy = Spy(builders.camera_analytics("cam0", tracking, AnalyticsConfig(), meta, ("age", "gender")))
+    sent: list[Outgoing] = []
+    timings = Timings()
+    stages = CameraStages(full, clf, spy, builders.pose_fn())
+    runner = CameraRunner("cam0", ListFeed(frames(30)), stages, timings, sent.append, guide=guide)
+    try:
+        while runner.poll(0.0, paused=False):
+            pass
+        runner.flush("shutdown")
+    finally:
+        clf.close()
+        full.close()
+        if region is not None:
+            region.close()
+    assert runner.processed_total == 30 and not runner.errors.counts
+    seen = [f for batch in spy.faces for f in batch]
+    assert seen and all(f.face_px == pytest.approx(f.detection.box.width) and f.face_px > 60 for f in seen)
+    assert all(f.pose is not None for f in seen)
+    assert timings.full_scan.count >= 1 and timings.region_search.count >= 1  # both kinds of look happened
+    assert timings.full_scan.count < 30  # not a full scan on every frame
+    assert 1 <= runner.classified_total < 30  # sampled per visit, not every frame
+    assert timings.classify_face.count >= 1
+    end = next(m.payload for m in sent if m.payload.get("event") == "end")
+    assert end["attributes"]["gender"]["p"] is not None and end["samples"] >= 1
+    snap = runner.snapshot(time.monotonic())
+    assert snap.classified == runner.classified_total and snap.processed == 30
