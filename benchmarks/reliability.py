@@ -122,7 +122,7 @@ def analyse(name: str, run: Run, sub: Collector, seconds: float) -> Figures:
     for st in run.stats:  # the last stats of each epoch holds every number it dropped
         nums = {n for a, b in st["dropped_seq"]["ranges"] for n in range(a, b + 1)}
         dropped.setdefault(st["epoch"], set()).update(nums)
-    last = {}
+    last: dict[str, tuple[int, int]] = {}
     out_of_order = 0
     for doc in docs:
         key = (doc["epoch"], doc["seq"])
@@ -162,7 +162,7 @@ class TopicCollector(Collector):
         if isinstance(doc, dict):
             doc["_topic"] = msg.topic
             msg.payload = json.dumps(doc).encode()
-        super()._on_message(client, userdata, msg)
+        super()._on_message(client, userdata, msg)  # type: ignore[no-untyped-call]
 
 
 def _drain(sub: Collector, run: Run, timeout: float) -> None:
