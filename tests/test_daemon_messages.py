@@ -166,3 +166,24 @@ def test_changed_paths_walks_nested_dicts_and_compares_lists_whole() -> None:
 def test_camera_report_defaults_are_healthy_unpaused_and_empty() -> None:
     r = CameraReport("door", CameraStatus("online", time.time()))
     assert (r.paused, r.healthy, r.error, r.processed_total) == (False, True, None, 0)
+
+
+def test_merge_live_takes_every_live_part_and_nothing_else() -> None:
+    old = parse_config('[agent]\nstate_dir = "/tmp/a"\n[mqtt]\nhost = "a"\n')
+    new = parse_config(
+        '[agent]\nstats_interval_s = 7\nlog_level = "debug"\nwatchdog_stall_s = 3\nstate_dir = "/tmp/b"\n'
+        f'[attributes]\nmodel = "{MODEL}"\nnum_threads = 2\nrace = true\n'
+        "[tracking]\nvisit_gap_s = 4\n[analytics.summary]\ninterval_s = 120\n"
+        '[mqtt]\nhost = "b"\n'
+    )
+    merged = reload.merge_live(old, new)
+    a = merged.agent
+    assert (a.stats_interval_s, a.log_level, a.watchdog_stall_s) == (7, "debug", 3)
+    assert str(a.state_dir) == "/tmp/a" and merged.mqtt.host == "a"  # restart-only: kept
+    assert merged.attributes.race is True  # a head: live
+    assert merged.attributes.model == old.attributes.model and merged.attributes.num_threads == 1  # restart-only
+    assert merged.tracking.visit_gap_s == 4 and merged.analytics.summary.interval_s == 120
+    plan = reload.plan(old, new)
+    assert plan.config == merged
+    assert "agent.state_dir" in plan.restart and "mqtt.host" in plan.restart and "attributes.model" in plan.restart
+    assert "tracking.visit_gap_s" in plan.live and "analytics.summary.interval_s" in plan.live
