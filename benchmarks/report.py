@@ -392,6 +392,9 @@ def render(r: dict[str, Any]) -> str:
     lines += ["## Targets", ""] + table(["target", "limit", "measured", "verdict"], target_rows(r))
     for part in (_accuracy, _speed, _detection, _runtimes, _agent, _soak):
         lines += part(r)
+    from benchmarks.sequences import saved_section
+
+    lines += saved_section()  # issue 11's sequences, from their own results file (python -m benchmarks sequences)
     if NOTES.is_file():
         lines += [NOTES.read_text(encoding="utf-8").rstrip(), ""]
     return "\n".join(lines)

