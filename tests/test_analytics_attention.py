@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from edge_agent.track.attention import AttentionMeter
 from edge_agent.analytics.config import AnalyticsConfig, AttentionConfig, VisitConfig
 from edge_agent.analytics.pose import estimate_pose
 from edge_agent.analytics.synthetic import face_keypoints, make_face
 from edge_agent.records import Pose
+from edge_agent.track.attention import AttentionMeter
 from edge_agent.track.config import TrackerConfig
 from edge_agent.track.events import HeadSpec, TrackEnd
 from edge_agent.track.tracker import Tracker

@@ -167,7 +167,7 @@ class Agent:
         if self.publisher is not None:
             try:
                 publish = self.publisher.stats()
-            except Exception:  # noqa: BLE001 - stats must never fail the loop
+            except Exception:
                 log.exception("publisher stats unavailable")
         snap = StatsSnapshot(
             process=ProcessSnapshot.now(),
@@ -195,7 +195,7 @@ class Agent:
                     self.sink.send(self.stats_message())  # final figures, also for runs shorter than one interval
             try:
                 close()
-            except Exception:  # noqa: BLE001 - keep tearing down the rest; the traceback says why
+            except Exception:
                 log.exception("closing %s failed", name)
         self._closers.clear()
 

@@ -239,9 +239,7 @@ class CameraRunner:
         pose_fn = self.stages.pose_fn
         pose = pose_fn(det.keypoints) if pose_fn is not None else None
         h, w = image.shape[:2]
-        return Face(
-            det, None, pose, det.box.width, laplacian_variance(image, det.box), visible_fraction(det.box, w, h)
-        )
+        return Face(det, None, pose, det.box.width, laplacian_variance(image, det.box), visible_fraction(det.box, w, h))
 
     def _process_every_frame(self, frame: Frame) -> None:
         st = self.stages
@@ -323,5 +321,5 @@ class CameraRunner:
         try:
             for msg in self.stages.analytics.flush(reason):
                 self.send(msg)
-        except Exception:  # noqa: BLE001 - teardown continues whatever happens; the traceback says why
+        except Exception:
             log.exception("camera %s: flushing tracks failed", self.camera_id)
