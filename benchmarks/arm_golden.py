@@ -107,12 +107,25 @@ def compare(ref: dict[str, Any], got: dict[str, Any]) -> list[str]:
             if len(r[kind]) != len(g[kind]):
                 bad.append(f"{name} {kind}: {len(r[kind])} faces on x86, {len(g[kind])} here")
                 continue
-            for i, (a, b) in enumerate(zip(r[kind], g[kind], strict=True)):
+            for i, (a, b) in enumerate(_pairs(r[kind], g[kind])):
                 where = f"{name} {kind}[{i}]"
                 bad += [f"{where}: {m}" for m in _cmp_det(a, b)]
                 if "attributes" in a:
                     bad += [f"{where}: {m}" for m in _cmp_attrs(a["attributes"], b["attributes"])]
     return bad
+
+
+def _pairs(ref: list[dict[str, Any]], got: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each reference face with the face here that overlaps it most (order by score can swap on near-ties)."""
+
+    def iou(a: list[float], b: list[float]) -> float:
+        ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = ix * iy
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        return inter / union if union > 0 else 0.0
+
+    return [(a, max(got, key=lambda b: iou(a["box"], b["box"]))) for a in ref] if got else []
 
 
 def _cmp_det(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -151,7 +164,7 @@ def max_diffs(ref: dict[str, Any], got: dict[str, Any]) -> dict[str, float]:
         g = got["frames"].get(name, {})
         pairs = [(r["crop"], g.get("crop"))] if "crop" in r else []
         for kind in ("faces", "region"):
-            for a, b in zip(r.get(kind, []), g.get(kind, []), strict=False):
+            for a, b in _pairs(r.get(kind, []), g.get(kind, [])):
                 m["box_px"] = max(m["box_px"], float(np.abs(np.subtract(a["box"], b["box"])).max()))
                 m["keypoint_px"] = max(
                     m["keypoint_px"], float(np.abs(np.subtract(a["keypoints"], b["keypoints"])).max())
