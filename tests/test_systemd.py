@@ -194,4 +194,6 @@ def test_pipeline_runs_without_writable_executable_memory(tmp_path: Path, models
         pytest.skip("this kernel has no PR_SET_MDWE")
     assert proc.returncode == 0, proc.stderr[-2000:]
     (face,) = json.loads(proc.stdout)["faces"]
-    assert face["score"] > 0.5 and (model is None or "gender" in face["attributes"])
+    # `minor` is only known once the age head has run: the classifier worked under MDWE (classify gates a minor's
+    # attributes away like the daemon, so "attributes" alone would depend on what the model thinks of her age).
+    assert face["score"] > 0.5 and (model is None or "minor" in face)
