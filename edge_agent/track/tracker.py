@@ -65,7 +65,7 @@ class _Track:
             cap = _MAX_SPEED_WIDTHS * max(box.width, 1.0)
             vx = max(-cap, min(cap, (cx - px) / dt))
             vy = max(-cap, min(cap, (cy - py) / dt))
-            k = 1.0 if self.hits == 1 else 0.5
+            k = 1.0 if self.hits == 1 else 0.7  # quick to follow a walk-off; noise is a pixel or two
             self.vx += k * (vx - self.vx)
             self.vy += k * (vy - self.vy)
         self.box = box
