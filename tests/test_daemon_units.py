@@ -1,0 +1,300 @@
+"""Small parts of the daemon pinned exactly: what mutation testing found the other tests let change (TESTING.md)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edge_agent.capture.config import CameraConfig
+from edge_agent.capture.status import CaptureSnapshot
+from edge_agent.config import parse_config
+from edge_agent.daemon import builders, messages
+from edge_agent.daemon.camera import CameraRunner, CameraStages, Timings
+from edge_agent.daemon.sinks import Outgoing, Sink
+from edge_agent.daemon.stats import RunnerSnapshot, camera_stats, detection_stats
+from edge_agent.detect.base import FaceDetector
+from edge_agent.detect.config import DetectorConfig
+from edge_agent.detect.guided import ScheduleStats
+from edge_agent.modelmeta import file_sha256
+from edge_agent.records import Frame
+from tests.test_daemon_camera import ListFeed, Recording, Spy, detector, frames  # noqa: F401 - fixtures
+from tests.test_e2e import models_dir  # noqa: F401
+
+MODEL = Path(__file__).resolve().parents[1] / "edge_agent" / "models" / "attributes_int8.tflite"
+
+
+# ---- camera loop ------------------------------------------------------------------------------------------------
+
+
+def test_bad_frames_are_all_counted_and_logged_once_per_interval(
+    detector: FaceDetector,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    empty = np.zeros((0, 0, 3), np.uint8)
+    bad = [Frame("cam0", i, time.time(), time.monotonic(), empty) for i in range(3)]
+    stages = CameraStages(detector, None, Recording(), None)
+    runner = CameraRunner("door", ListFeed(bad), stages, Timings(), lambda m: None)
+    with caplog.at_level(logging.WARNING, logger="edge_agent.daemon.camera"):
+        while runner.poll(0.0, paused=False):
+            pass
+    assert runner.bad_total == 3
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("camera door: frame 0 unusable: ") and "(1 so far)" in lines[0]
+    assert "empty" in lines[0] or "shape" in lines[0] or "0x0" in lines[0] or "size" in lines[0]
+
+
+def test_guided_loop_timings_are_milliseconds_per_stage(models_dir: Path) -> None:  # noqa: F811
+    from edge_agent.analytics.config import AnalyticsConfig
+    from edge_agent.classify.config import AttributesConfig
+    from edge_agent.track.config import TrackerConfig
+
+    det_cfg = DetectorConfig(models_dir=models_dir)
+    full, region = builders.detector(det_cfg), builders.region_finder(det_cfg)
+    cam = CameraConfig.model_validate({"id": "cam0", "source": {"type": "demo"}})
+    guide = builders.guided_detector(det_cfg, cam, full, region)
+    clf, meta = builders.classifier(AttributesConfig(model=MODEL, race=False))
+    assert guide is not None and clf is not None and region is not None
+    spy = Spy(builders.camera_analytics("cam0", TrackerConfig(), AnalyticsConfig(), meta, ("age", "gender")))
+    tm = Timings()
+    runner = CameraRunner(
+        "cam0", ListFeed(frames(20)), CameraStages(full, clf, spy, None), tm, lambda m: None, guide=guide
+    )
+    try:
+        while runner.poll(0.0, paused=False):
+            pass
+    finally:
+        clf.close()
+        full.close()
+        region.close()
+    snap = tm.snapshot()
+    for name in ("detect", "full_scan", "classify", "classify_face", "pose", "analytics", "total"):
+        p = snap[name]
+        assert p.n > 0 and p.p50 is not None and 0.0 <= p.p50 < 2000.0, (name, p)  # ms: not s, not µs
+    assert snap["detect"].n == snap["full_scan"].n + snap["region_search"].n  # each look is one or the other
+    assert snap["detect"].p50 is not None and snap["detect"].p50 > 0.05  # a BlazeFace look takes well over 50 µs
+    assert snap["classify_face"].p50 is not None and snap["classify"].p95 is not None
+    assert snap["classify_face"].p50 <= snap["classify"].p95 + 1e-9  # per face never more than per frame
+    assert snap["classify_face"].n == snap["classify"].n  # one sample per frame that classified
+    assert snap["total"].n == 20 and snap["pose"].n == 20
+    assert all(f.pose is None for batch in spy.faces for f in batch)  # no pose function: none computed
+    faces = [f for batch in spy.faces for f in batch]
+    assert faces and all(f.sharpness is not None and f.sharpness > 0 and 0 < f.visible <= 1 for f in faces)
+
+
+# ---- stats ------------------------------------------------------------------------------------------------------
+
+
+def _runner(
+    processed: int, dropped: int, detection: ScheduleStats | None = None, classified: int = 0
+) -> RunnerSnapshot:
+    cap = CaptureSnapshot("online", processed + dropped, dropped, 0, 0, 10.0)
+    return RunnerSnapshot("cam0", cap, processed, 0, 0, 0, 0, classified=classified, detection=detection)
+
+
+def test_camera_rates_round_to_hundredths_and_count_only_new_drops() -> None:
+    out = camera_stats(_runner(10, 5), _runner(9, 5), elapsed_s=3.0)
+    assert out["processed_fps"] == 0.33 and out["dropped_fps"] == 0.0
+    out = camera_stats(_runner(11, 7), _runner(10, 5), elapsed_s=3.0)
+    assert out["processed_fps"] == 0.33 and out["dropped_fps"] == 0.67
+
+
+def sched(full: int, region: int, still: int, misses: int = 0) -> ScheduleStats:
+    return ScheduleStats(
+        frames=full + region + still,
+        full_scans=full,
+        full_by_reason={"cadence": full},
+        region_searches=region,
+        region_misses=misses,
+        still_frames=still,
+        between_frames=0,
+        motion_frames=0,
+        lighting_changes=0,
+    )
+
+
+def test_detection_figures_are_rates_over_the_interval_and_totals() -> None:
+    prev = _runner(100, 0, sched(10, 60, 30), classified=5)
+    cur = _runner(130, 0, sched(13, 80, 37, misses=2), classified=8)
+    assert detection_stats(cur, prev, 10.0) == {
+        "full_scans_per_s": 0.3,
+        "region_searches_per_s": 2.0,
+        "still_frames_per_s": 0.7,
+        "classifications_per_s": 0.3,
+        "full_scans": 13,
+        "region_searches": 80,
+        "still_frames": 37,
+        "classifications": 8,
+        "region_misses": 2,
+        "full_scans_by_reason": {"cadence": 13},
+    }
+
+
+def test_without_scheduling_every_analysed_frame_is_a_full_scan() -> None:
+    out = detection_stats(_runner(30, 0), _runner(20, 0), 5.0)
+    assert out == {
+        "full_scans_per_s": 2.0,
+        "region_searches_per_s": 0.0,
+        "still_frames_per_s": 0.0,
+        "classifications_per_s": 0.0,
+        "full_scans": 30,
+        "region_searches": 0,
+        "still_frames": 0,
+        "classifications": 0,
+    }
+    first = detection_stats(_runner(30, 0, classified=3), None, 10.0)
+    assert first["full_scans_per_s"] == 3.0 and first["classifications_per_s"] == 0.3
+
+
+def test_camera_entry_carries_the_interval_detection_figures() -> None:
+    prev = _runner(100, 0, sched(10, 60, 30))
+    cur = _runner(130, 0, sched(13, 80, 37))
+    assert camera_stats(cur, prev, 10.0)["detection"]["full_scans_per_s"] == 0.3
+
+
+# ---- messages ---------------------------------------------------------------------------------------------------
+
+
+def test_detector_model_of_an_explicit_file_is_its_name_and_hash(tmp_path: Path) -> None:
+    model = tmp_path / "my_detector.tflite"
+    model.write_bytes(b"not really a model, but bytes to hash")
+    cfg = parse_config(f'[detector]\nmodel_path = "{model}"\n')
+    det = messages.models_info(cfg, None)["detector"]
+    assert det == {"name": "my_detector.tflite", "version": None, "sha256": file_sha256(model)}
+
+
+def test_detector_model_by_default_is_the_pinned_mediapipe_file() -> None:
+    from edge_agent.detect.blazeface import MODEL_NAMES
+    from edge_agent.models_store import PINS
+
+    cfg = parse_config("")
+    det = messages.models_info(cfg, None)["detector"]
+    name = MODEL_NAMES[cfg.detector.model]
+    assert det == {"name": name, "version": "mediapipe", "sha256": PINS[name].sha256}
+
+
+def test_a_missing_explicit_detector_file_falls_back_to_the_name() -> None:
+    cfg = parse_config('[detector]\nmodel_path = "/nonexistent/x.tflite"\n')
+    from edge_agent.detect.blazeface import MODEL_NAMES
+    from edge_agent.models_store import PINS
+
+    det = messages.models_info(cfg, None)["detector"]
+    name = MODEL_NAMES[cfg.detector.model]
+    assert det == {"name": name, "version": "mediapipe", "sha256": PINS[name].sha256}
+
+
+def test_info_says_unknown_when_the_runtime_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge_agent.runtime
+
+    def broken() -> str:
+        raise RuntimeError("no runtime")
+
+    monkeypatch.setattr(edge_agent.runtime, "runtime_version", broken)  # the edge: which runtime is installed
+    assert messages.info(parse_config(""), None, 0.0).payload["software"]["runtime"] == "unknown"
+
+
+# ---- builders ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "stills"),
+    [
+        ({"type": "folder", "path": "x"}, True),
+        ({"type": "folder", "path": "x", "sequence": True}, False),
+        ({"type": "demo"}, False),
+        ({"type": "file", "path": "x.mp4"}, False),
+    ],
+)
+def test_a_folder_of_independent_photos_is_stills(source: dict[str, Any], stills: bool) -> None:
+    cams = [CameraConfig.model_validate({"id": "a", "source": {"type": "demo"}})]
+    cams.append(CameraConfig.model_validate({"id": "cam", "source": source}))
+    assert builders.is_stills(cams, "cam") is stills
+    assert builders.is_stills(cams, "nope") is False
+
+
+def test_guided_detection_is_off_for_stills_and_for_every_frame_mode(
+    detector: FaceDetector,  # noqa: F811
+    models_dir: Path,  # noqa: F811
+) -> None:
+    cfg = DetectorConfig(models_dir=models_dir)
+    region = builders.region_finder(cfg)
+    assert region is not None
+    try:
+        stills = CameraConfig.model_validate({"id": "cam", "source": {"type": "folder", "path": "x"}})
+        seq = CameraConfig.model_validate({"id": "cam", "source": {"type": "folder", "path": "x", "sequence": True}})
+        assert builders.guided_detector(cfg, stills, detector, region) is None
+        assert builders.guided_detector(cfg, seq, detector, region) is not None
+    finally:
+        region.close()
+    every = DetectorConfig.model_validate({"schedule": {"mode": "every_frame"}})
+    assert builders.region_finder(every) is None
+
+
+def test_metadata_without_a_classifier_is_read_if_the_model_is_there(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge_agent.classify.config import AttributesConfig
+
+    clf, meta = builders.classifier(AttributesConfig(model=MODEL, age=False, gender=False))
+    assert clf is None and meta is not None and meta.name
+    assert builders.classifier(AttributesConfig(model=tmp_path / "none.tflite", age=False, gender=False)) == (
+        None,
+        None,
+    )
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"x")
+    broken.with_suffix(".json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="edge_agent.daemon.builders"):
+        assert builders.classifier(AttributesConfig(model=broken, age=False, gender=False)) == (None, None)
+    assert any("metadata unusable" in r.getMessage() for r in caplog.records)
+
+
+def test_publisher_and_camera_worker_are_built_from_their_sections(tmp_path: Path) -> None:
+    cfg = parse_config(
+        '[mqtt]\nhost = "127.0.0.1"\nport = 1\n[[cameras]]\nid = "door"\n[cameras.source]\ntype = "demo"\n'
+    )
+    pub = builders.publisher(cfg.mqtt, cfg.outbox, "dev1", tmp_path)
+    try:
+        assert pub.stats()["queue_depth"] == 0 and (tmp_path / cfg.outbox.file_name).exists()
+    finally:
+        pub.close(0.5)
+    seen: list[str] = []
+    worker = builders.camera_worker(cfg.cameras[0], lambda cid, st: seen.append(cid))
+    try:
+        assert worker.camera_id == "door" and worker.snapshot().captured == 0
+    finally:
+        worker.close(0.5)
+
+
+# ---- sinks ------------------------------------------------------------------------------------------------------
+
+
+class Refusing:
+    def submit(self, topic_suffix: str, payload: dict[str, Any], **kw: Any) -> str:
+        raise ValueError("payload too large")
+
+
+def test_print_events_writes_track_messages_as_json_lines_only() -> None:
+    out = io.StringIO()
+    sink = Sink(None, print_events=True, out=out)
+    sink.send(Outgoing("cameras/door/tracks", {"event": "new", "track_id": "t1"}, "edge-agent/tracks/1", "door"))
+    sink.send(Outgoing("stats", {"uptime_s": 1}, "edge-agent/stats/1"))
+    lines = out.getvalue().splitlines()
+    assert [json.loads(x) for x in lines] == [{"camera_id": "door", "event": "new", "track_id": "t1"}]
+    assert "," in lines[0] and ", " not in lines[0]  # compact separators
+
+
+def test_a_closed_stdout_stops_printing_and_a_refused_message_is_counted() -> None:
+    out = io.StringIO()
+    out.close()
+    sink = Sink(Refusing(), print_events=True, out=out)  # type: ignore[arg-type]
+    msg = Outgoing("cameras/door/tracks", {"event": "new"}, "edge-agent/tracks/1", "door")
+    sink.send(msg)
+    sink.send(msg)
+    assert sink.failed == 2 and sink.submitted == 0 and sink._print is False
