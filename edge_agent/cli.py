@@ -135,10 +135,11 @@ def tail(
 @boundary
 def decommission(ctx: click.Context) -> None:
     """Retire this device: clear its Home Assistant entities and retained state on the broker (stop it first)."""
+    from edge_agent.daemon.overrides import device_id
     from edge_agent.integrations.cli import run_decommission
 
     cfg, _ = load(ctx)
-    sys.exit(run_decommission(cfg))
+    sys.exit(run_decommission(cfg, device_id(cfg)))
 
 
 _models_dir_option = click.option(

@@ -7,15 +7,13 @@ import logging
 import click
 
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.overrides import device_id
 from edge_agent.integrations.home_assistant import decommission
 
 log = logging.getLogger(__name__)
 
 
-def run_decommission(cfg: AgentConfig) -> int:
+def run_decommission(cfg: AgentConfig, dev: str) -> int:
     """Clear and report; exit code 1 when the broker cannot be reached (nothing was changed then)."""
-    dev = device_id(cfg)
     try:
         done = decommission(cfg, dev)
     except (ConnectionError, OSError, RuntimeError, ValueError) as exc:

@@ -18,7 +18,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from edge_agent.config.errors import ConfigError
-from edge_agent.daemon.stats import LatencyWindow
 from edge_agent.integrations.config import MetricsConfig, is_loopback
 
 log = logging.getLogger(__name__)
@@ -45,17 +44,22 @@ PUBLISH_COUNTERS = {
 StatsSource = Callable[[], Mapping[str, Any]]
 
 
-class ObservedWindow(LatencyWindow):
-    """A stage's latency window that also feeds one histogram (seconds)."""
+class ObservedWindow:
+    """Wraps a stage's latency window (anything with `add_ms`) so each sample also feeds one histogram (seconds).
 
-    def __init__(self, original: LatencyWindow, histogram: Any) -> None:
-        super().__init__()
+    A wrapper rather than a subclass, so this package does not import the daemon that imports it.
+    """
+
+    def __init__(self, window: Any, histogram: Any) -> None:
+        self._window = window
         self._histogram = histogram
-        self.count = original.count
 
     def add_ms(self, ms: float) -> None:
-        super().add_ms(ms)
+        self._window.add_ms(ms)
         self._histogram.observe(ms / 1000.0)
+
+    def __getattr__(self, name: str) -> Any:  # percentiles(), count, ...: the window's own
+        return getattr(self._window, name)
 
 
 class StatsCollector(Collector):
@@ -170,9 +174,9 @@ class MetricsServer:
         return int(self._server.server_port)
 
     def instrument(self, timings: object) -> None:
-        """Replace each LatencyWindow attribute of `timings` by one that also observes the histogram."""
+        """Wrap each latency window attribute of `timings` (the daemon's Timings) so it also feeds the histogram."""
         for name, window in list(vars(timings).items()):
-            if isinstance(window, LatencyWindow) and not isinstance(window, ObservedWindow):
+            if callable(getattr(window, "add_ms", None)) and not isinstance(window, ObservedWindow):
                 setattr(timings, name, ObservedWindow(window, self.latency.labels(stage=name)))
 
     def close(self) -> None:
