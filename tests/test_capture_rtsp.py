@@ -45,8 +45,9 @@ def _rtsp_unavailable() -> str | None:
 class RtspServer:
     """The server subprocess; `kill()` is SIGKILL (a camera losing power), `start()` brings it back on its port."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, log: Path) -> None:
         self.port = port
+        self.log = log
         self.proc: subprocess.Popen[str] | None = None
 
     @property
@@ -54,17 +55,16 @@ class RtspServer:
         return f"rtsp://127.0.0.1:{self.port}/cam"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # stderr goes to a file (GStreamer may warn at length; a full pipe would block the server)
+        with self.log.open("ab") as err:
+            self.proc = subprocess.Popen(
+                [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port)], stdout=subprocess.PIPE, stderr=err, text=True
+            )
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # printed once the server listens
+        line = self.proc.stdout.readline()  # printed once the server listens; nothing is printed after it
+        self.proc.stdout.close()
         if not line.startswith("rtsp://"):
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise AssertionError(f"RTSP server did not start: {line!r} {err[-500:]}")
+            raise AssertionError(f"RTSP server did not start: {line!r} {self.log.read_text()[-500:]}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -73,11 +73,11 @@ class RtspServer:
 
 
 @pytest.fixture
-def rtsp_server() -> Any:
+def rtsp_server(tmp_path: Path) -> Any:
     reason = _rtsp_unavailable()
     if reason:
         pytest.skip(reason)
-    server = RtspServer(free_port())
+    server = RtspServer(free_port(), tmp_path / "rtsp-server.log")
     server.start()
     yield server
     server.kill()
