@@ -137,6 +137,7 @@ port = {broker.port}
     finally:
         stop.set()
         thread.join(10)
+        notifier.close()
     assert not thread.is_alive()
     statuses = [m.json() for m in sub.messages if m.topic == status_topic]
     bad = next(s for s in statuses if s.get("healthy") is False)
