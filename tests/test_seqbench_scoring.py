@@ -50,7 +50,7 @@ def test_walk_in_ground_truth_box_lies_on_the_pasted_face() -> None:
     person = Person(FaceImage(chip, (0.3, 0.2, 0.7, 0.8)), 40.0, 320.0, 240.0, 0.0, 10.0, turn_deg=0.0)
     scen = Scenario("t", 3.0, (person,), np.zeros((480, 640, 3), np.uint8), noise=0.0)
     frames = list(scen.frames(FPS))
-    t, img, truth = frames[-1]  # standing
+    _, img, truth = frames[-1]  # standing
     box = truth[0].box
     assert abs(box.width - 40.0) < 1.5
     inner = img[int(box.y1) + 3 : int(box.y2) - 3, int(box.x1) + 3 : int(box.x2) - 3]
