@@ -192,3 +192,14 @@ def test_source_override_keeps_a_configured_folders_sequence_setting(tmp_path: P
     src = with_source(cfg, str(other)).cameras[0].source
     assert src.type == "folder" and src.path == other and src.sequence is True and src.fps == 5
     assert with_source(parse_config(""), str(other)).cameras[0].source.sequence is False  # photos by default
+
+
+@pytest.mark.slow
+def test_identical_photos_are_still_separate_scenes(tmp_path: Path, models_dir: Path) -> None:  # noqa: F811
+    """Burst shots of one scene: no motion between them, yet each photo is scanned and is its own visit."""
+    folder = tmp_path / "burst"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"shot_{i}.jpg"), astronaut_bgr())
+    ends = _ends(_run_print(_config(tmp_path, str(folder)), models_dir, tmp_path))
+    assert len(ends) == 3 and len({e["track_id"] for e in ends}) == 3, ends
