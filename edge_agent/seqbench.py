@@ -160,7 +160,9 @@ def score(obs: Observed, fps: float) -> dict[str, Any]:
     gt_frames = sum(len(t) for t in obs.truth)
     if not gt_frames:
         return out
-    hit, last_id, switches, owner = 0, {}, 0, {}
+    hit, switches = 0, 0
+    last_id: dict[int, str] = {}
+    owner: dict[str, dict[int, int]] = {}
     first_seen: dict[int, float] = {}
     entered: dict[int, float] = {}
     for t, truth, tracks, seen in zip(obs.times, obs.truth, obs.tracks, obs.seen, strict=True):
@@ -189,7 +191,7 @@ def score(obs: Observed, fps: float) -> dict[str, Any]:
         id_switches=switches,
         first_detection_s=_pcts(delays),
         never_detected=len(missed),
-        visit_owner={tid: max(c, key=c.get) for tid, c in owner.items()},
+        visit_owner={tid: max(c.items(), key=lambda kv: kv[1])[0] for tid, c in owner.items()},
     )
     return out
 
@@ -201,9 +203,10 @@ def _pcts(values: list[float]) -> dict[str, float | int | None]:
     return {"p50": round(float(np.percentile(a, 50)), 3), "p95": round(float(np.percentile(a, 95)), 3), "n": len(a)}
 
 
-def visit_labels(obs: Observed, owners: dict[str, int] | None) -> dict[Any, dict[str, str]]:
-    """Per visit (ground-truth person, or the visit's order without ground truth): the label of each head."""
-    out: dict[Any, dict[str, str]] = {}
+def visit_labels(obs: Observed, owners: dict[str, int] | None) -> dict[Any, dict[str, Any]]:
+    """Per visit (ground-truth person, or the visit's order without ground truth): the label of each head, and
+    the every-frame decision margin under `_margin`."""
+    out: dict[Any, dict[str, Any]] = {}
     for k, end in enumerate(obs.ends):
         if end.get("short"):
             continue

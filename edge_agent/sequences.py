@@ -89,7 +89,7 @@ class Scenario:
         """(t, BGR frame, ground truth) for every frame at `fps`; frames are rendered one at a time."""
         rng = np.random.default_rng(7)
         noise = [rng.normal(0.0, self.noise, (HEIGHT, WIDTH, 1)).astype(np.float32) for _ in range(6)]
-        n = int(round(self.duration_s * fps))
+        n = round(self.duration_s * fps)
         for i in range(n):
             t = i / fps
             img = self.background.astype(np.float32)
@@ -120,34 +120,35 @@ def _turned(face: FaceImage, width_px: float, yaw: float) -> tuple[np.ndarray, n
     left, right = (far, near) if yaw > 0 else (near, far)
     nw = max(2, round(cw * squeeze))
     x0 = (cw - nw) / 2.0
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = np.float32(
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    dst = np.array(
         [
             [x0, ch * (1 - left) / 2],
             [x0 + nw, ch * (1 - right) / 2],
             [x0 + nw, ch * (1 + right) / 2],
             [x0, ch * (1 + left) / 2],
-        ]
+        ],
+        np.float32,
     )
     m = cv2.getPerspectiveTransform(src, dst)
     chip = cv2.warpPerspective(img, m, (cw, ch), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     alpha = cv2.warpPerspective(_feather(h, w), m, (cw, ch), flags=cv2.INTER_LINEAR)
     corners = cv2.perspectiveTransform(
-        np.float32([[[fx1 * w, fy1 * h], [fx2 * w, fy1 * h], [fx2 * w, fy2 * h], [fx1 * w, fy2 * h]]]), m
+        np.array([[[fx1 * w, fy1 * h], [fx2 * w, fy1 * h], [fx2 * w, fy2 * h], [fx1 * w, fy2 * h]]], np.float32), m
     )[0]
     box = Box(
         float(corners[:, 0].min()), float(corners[:, 1].min()), float(corners[:, 0].max()), float(corners[:, 1].max())
     )
-    return chip.astype(np.float32), alpha[..., None], box
+    return np.asarray(chip, np.float32), np.asarray(alpha, np.float32)[..., None], box
 
 
 def _feather(h: int, w: int) -> np.ndarray:
     def ramp(n: int) -> np.ndarray:
         edge = max(1.0, 0.05 * n)
         i = np.arange(n, dtype=np.float32) + 0.5
-        return np.clip(np.minimum(i, n - i) / edge, 0.0, 1.0)
+        return np.asarray(np.clip(np.minimum(i, n - i) / edge, 0.0, 1.0), np.float32)
 
-    return ramp(h)[:, None] * ramp(w)[None, :]
+    return np.asarray(ramp(h)[:, None] * ramp(w)[None, :], np.float32)
 
 
 def _paste(frame: np.ndarray, p: Person, centre: tuple[float, float], yaw: float) -> tuple[Box, float] | None:
