@@ -45,6 +45,7 @@ SCOPES: dict[str, Scope] = {
             "tests/test_daemon_stats.py",
             "tests/test_daemon_messages.py",
             "tests/test_daemon_agent.py",
+            "tests/test_daemon_units.py",
         ),
     ),
     # The composition root itself: its tests run the agent in process on real models (seconds each), so this scope
