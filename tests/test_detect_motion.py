@@ -77,3 +77,13 @@ def test_fires_on_a_face_walking_in_and_says_where(scene: np.ndarray) -> None:
     assert not m.outside([Box(0, 150, 640, 330)])  # every changed cell lies around the face's band
     cx = np.mean([(b.x1 + b.x2) / 2 for b in m.boxes()])
     assert boxes[20].x1 - 60 <= cx <= boxes[20].x2 + 60
+
+
+def test_a_clipping_lighting_step_settles_within_the_settle_time(scene: np.ndarray) -> None:
+    # x1.6 clips the bright parts at 255: not a pure gain, so some cells really change, once, and then stay.
+    rng = np.random.default_rng(3)
+    frames = [_noisy(scene, rng) for _ in range(15)] + [_noisy(_gain(scene, 1.6), rng) for _ in range(45)]
+    out = _run(MotionGate(MotionConfig(settle_s=0.15)), frames)
+    moving = [i for i, m in enumerate(out) if m.moving]
+    assert moving and moving[0] == 15  # the step itself is seen
+    assert moving[-1] <= 15 + round(0.15 * FPS) + 1  # and within settle_s it is background, not motion

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -79,6 +80,7 @@ class MotionGate:
         self._bg: np.ndarray | None = None
         self._shape: tuple[int, int] = (0, 0)  # frame (h, w) the background belongs to
         self._t = 0.0
+        self._recent: deque[tuple[float, np.ndarray]] = deque()  # recent small frames, for `settle_s`
         self.frames = 0
         self.moving_frames = 0
         self.global_changes = 0
@@ -116,10 +118,33 @@ class MotionGate:
             log.debug("motion: %.0f%% of the picture changed at once; background rebased", 100 * cells.mean())
             return Motion(False, True, cells, *self._cell_size(image.shape[:2], cells.shape))
         alpha = 1.0 - math.exp(-max(dt, 0.0) / cfg.background_s)
-        self._bg = gain * bg + alpha * (grey - gain * bg)
+        new_bg = gain * bg + alpha * (grey - gain * bg)
+        cells = self._still_changes(grey, cells, new_bg, t)
+        self._bg = new_bg
         moving = int(cells.sum()) >= cfg.min_cells
         self.moving_frames += moving
         return Motion(moving, False, cells, *self._cell_size(image.shape[:2], cells.shape))
+
+    def _still_changes(self, grey: np.ndarray, cells: np.ndarray, bg: np.ndarray, t: float) -> np.ndarray:
+        """Cells that differ from the background but not from the picture `settle_s` ago are a change that
+        has stopped (a light switched on, something put down): taken into the background at once (in `bg`, in
+        place) and not reported as motion. Moving things differ from the recent picture too."""
+        recent = self._recent
+        recent.append((t, grey))
+        while len(recent) > 1 and t - recent[1][0] >= self._cfg.settle_s:
+            recent.popleft()
+        past_t, past = recent[0]
+        if t - past_t < self._cfg.settle_s or not cells.any():
+            return cells
+        gain = self._gain(grey, past)
+        moved = self._cell_means(np.abs(grey - gain * past)) > self._cfg.threshold
+        settled = cells & ~moved
+        if settled.any():
+            c = self._cfg.cell
+            mask = np.kron(settled, np.ones((c, c), bool))
+            h, w = mask.shape
+            bg[:h, :w][mask] = grey[:h, :w][mask]
+        return cells & moved
 
     def _gain(self, grey: np.ndarray, bg: np.ndarray) -> float:
         """Median over cells of frame / background brightness (cells too dark to tell are left out)."""
@@ -133,6 +158,8 @@ class MotionGate:
         return gain if math.isfinite(gain) and gain > 0 else 1.0
 
     def _seed(self, grey: np.ndarray, shape: tuple[int, int], t: float) -> None:
+        self._recent.clear()
+        self._recent.append((t, grey))
         self._bg = grey
         self._shape = (int(shape[0]), int(shape[1]))
         self._t = t

@@ -42,6 +42,14 @@ class MotionConfig(BaseModel):
         description="A change over at least this fraction of the cells is a lighting or exposure change, not "
         "motion: the background is rebased and one full scan is made.",
     )
+    settle_s: float = Field(
+        default=0.15,
+        gt=0.0,
+        le=5.0,
+        description="A cell that differs from the background but not from the picture this many seconds ago has "
+        "stopped changing (a lighting step with clipping, something put down): it joins the background at once "
+        "and is not motion.",
+    )
     background_s: float = Field(
         default=1.0,
         gt=0.0,
