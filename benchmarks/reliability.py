@@ -1,6 +1,11 @@
-"""Reliability benchmark: an outage, a kill -9, a full disk and an outbox reset, against a real mosquitto.
+"""Reliability benchmark: broker outages, a kill -9, a full disk and an outbox reset, against a real mosquitto.
 
-    python -m benchmarks.reliability [--scenario all|outage|kill9|disk_full|reset] [--phase-s 8] [--rate 60]
+Scenarios: `outage` (broker stopped cleanly, then started), `broker_kill9` (broker frozen with SIGSTOP so
+messages are in flight unacknowledged, then SIGKILLed and started again), `kill9` (the publisher process is
+SIGKILLed and restarted), `disk_full` (the state dir tmpfs filled during an outage, then freed), `reset`
+(the outbox database deleted between two runs, its `.seq` sidecar kept).
+
+    python -m benchmarks.reliability [--scenario all|outage|broker_kill9|kill9|disk_full|reset] [--phase-s 8]
 
 A writer process (benchmarks/reliability_writer.py) publishes to three topics; a persistent-session subscriber
 records everything under the device. Per scenario one JSON line: messages accepted (committed to the outbox),
@@ -19,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +34,7 @@ from tests.fixtures.broker import Broker, Collector, _find_mosquitto, _mosquitto
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICE = "rel-dev"
+SCENARIOS = ("outage", "broker_kill9", "kill9", "disk_full", "reset")
 
 
 @dataclass
@@ -76,6 +83,14 @@ class Writer:
         first = self.proc.stdout.readline().strip()
         if first != "READY":
             raise RuntimeError(f"writer did not start: {first} {self.proc.stderr.read() if self.proc.stderr else ''}")
+        # read while it runs: a full pipe (64 KiB, ~1200 lines) would block the writer in print()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._collect(line)
 
     def _collect(self, out: str) -> None:
         for line in out.splitlines():
@@ -91,15 +106,17 @@ class Writer:
     def stop(self, sig: int = signal.SIGTERM) -> str:
         """Send `sig`, collect everything printed; returns stderr."""
         self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=30)
-        self._collect(out)
-        return err
+        self.proc.wait(timeout=30)
+        self._reader.join(10)
+        return self.proc.stderr.read() if self.proc.stderr else ""
 
 
 def _broker(workdir: Path) -> Broker:
     workdir.mkdir(parents=True, exist_ok=True)
     b = Broker(workdir=workdir, port=free_port(), kind="mosquitto", conf=workdir / "broker.conf")
-    b.conf.write_text(_mosquitto_conf(b, persistence=True, listener="allow_anonymous true", extra="log_type error"))
+    # autosave every second: a broker killed with SIGKILL keeps the subscriber's session and queue
+    extra = "log_type error\nautosave_interval 1"
+    b.conf.write_text(_mosquitto_conf(b, persistence=True, listener="allow_anonymous true", extra=extra))
     b.start()
     return b
 
@@ -206,6 +223,15 @@ def _disrupt(name: str, writer: Writer, broker: Broker, state: Path, rate: float
         broker.stop()
         time.sleep(phase_s)
         broker.start()
+    elif name == "broker_kill9":  # frozen, so messages are in flight unacknowledged, then killed outright
+        assert broker.proc is not None
+        broker.proc.send_signal(signal.SIGSTOP)
+        time.sleep(1.0)
+        broker.proc.send_signal(signal.SIGKILL)
+        broker.proc.wait(5)
+        broker.proc = None
+        time.sleep(1.0)
+        broker.start()
     elif name == "kill9":
         writer.stop(signal.SIGKILL)
         writer = Writer(broker, state, rate, run, min_free_bytes=64 * 1024)
@@ -248,14 +274,16 @@ def _tmpfs(where: Path, size: str) -> Path | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenario", default="all", choices=["all", "outage", "kill9", "disk_full", "reset"])
+    ap.add_argument(
+        "--scenario", default="all", choices=["all", "outage", "broker_kill9", "kill9", "disk_full", "reset"]
+    )
     ap.add_argument("--phase-s", type=float, default=8.0, help="Length of each phase (before, fault, after).")
     ap.add_argument("--rate", type=float, default=60.0, help="Messages per second the writer submits.")
     args = ap.parse_args(argv)
     if _find_mosquitto() is None:
         print("reliability: mosquitto is not installed (apt-get install mosquitto)", file=sys.stderr)
         return 2
-    names = ["outage", "kill9", "disk_full", "reset"] if args.scenario == "all" else [args.scenario]
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     bad = False
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         for name in names:

@@ -34,7 +34,9 @@ def wait(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
     return False
 
 
-@pytest.mark.parametrize(("name", "rate"), [("outage", 200.0), ("kill9", 60.0), ("reset", 60.0)])
+@pytest.mark.parametrize(
+    ("name", "rate"), [("outage", 200.0), ("broker_kill9", 200.0), ("kill9", 60.0), ("reset", 60.0)]
+)
 def test_every_accepted_message_arrives_gap_free_and_in_topic_order(tmp_path: Path, name: str, rate: float) -> None:
     fig = scenario(name, tmp_path, phase_s=3.0, rate=rate)
     assert fig is not None
