@@ -108,7 +108,11 @@ class Writer:
         self.proc.send_signal(sig)
         self.proc.wait(timeout=30)
         self._reader.join(10)
-        return self.proc.stderr.read() if self.proc.stderr else ""
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return err
 
 
 def _broker(workdir: Path) -> Broker:
