@@ -2,6 +2,7 @@
 
     python -m benchmarks.mutation track            # or: daemon, analytics, outbox, all
     python -m benchmarks.mutation track --keep     # keep the scratch copy (to `mutmut show <name>` there)
+    python -m benchmarks.mutation daemon --only NAME...   # recheck earlier survivors after adding tests
 
 It measures HEAD: commit the tests first.
 
@@ -107,12 +108,12 @@ def mutmut(dest: Path, *args: str) -> str:
     return res.stdout + res.stderr
 
 
-def run_scope(name: str, keep: bool) -> dict[str, object]:
+def run_scope(name: str, keep: bool, only: list[str] | None = None) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-"))
     try:
         scratch_copy(tmp)
         configure(tmp, SCOPES[name])
-        mutmut(tmp, "run", "--max-children", "1")
+        mutmut(tmp, "run", "--max-children", "1", *(only or []))
         listing = mutmut(tmp, "results", "--all", "true")
         status: dict[str, str] = {}
         for line in listing.splitlines():
@@ -125,8 +126,17 @@ def run_scope(name: str, keep: bool) -> dict[str, object]:
         killed = counts.get("killed", 0)
         judged = sum(v for k, v in counts.items() if k not in ("skipped", "not checked"))
         survivors = {k: mutmut(tmp, "show", k) for k, s in sorted(status.items()) if s not in ("killed", "skipped")}
+        if only:  # a recheck: only the named mutants were run, the rest are "not checked"
+            status = {k: v for k, v in status.items() if v != "not checked"}
+            counts = {}
+            for s in status.values():
+                counts[s] = counts.get(s, 0) + 1
+            killed = counts.get("killed", 0)
+            judged = sum(v for k, v in counts.items() if k not in ("skipped", "not checked"))
+            survivors = {k: v for k, v in survivors.items() if k in status}
         result: dict[str, object] = {
             "scope": name,
+            "only": only or [],
             "modules": list(SCOPES[name].modules),
             "tests": list(SCOPES[name].tests),
             "counts": counts,
@@ -134,7 +144,8 @@ def run_scope(name: str, keep: bool) -> dict[str, object]:
             "survivors": survivors,
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"mutation-{name}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        out = RESULTS / (f"mutation-{name}-recheck.json" if only else f"mutation-{name}.json")
+        out.write_text(json.dumps(result, indent=1), encoding="utf-8")
         return result
     finally:
         if keep:
@@ -147,9 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scope", choices=[*SCOPES, "all"])
     ap.add_argument("--keep", action="store_true", help="keep the scratch copy")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        metavar="MUTANT",
+        help="run only these mutants (names or globs from an earlier run's survivors): a recheck after new tests",
+    )
     args = ap.parse_args(argv)
     for name in SCOPES if args.scope == "all" else [args.scope]:
-        r = run_scope(name, args.keep)
+        r = run_scope(name, args.keep, args.only)
         score = r["score"]
         shown = "n/a" if score is None else f"{100 * float(score):.1f}%"  # type: ignore[arg-type]
         print(f"{name}: mutation score {shown} {r['counts']}; {len(r['survivors'])} not killed")  # type: ignore[arg-type]

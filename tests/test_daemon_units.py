@@ -298,3 +298,26 @@ def test_a_closed_stdout_stops_printing_and_a_refused_message_is_counted() -> No
     sink.send(msg)
     sink.send(msg)
     assert sink.failed == 2 and sink.submitted == 0 and sink._print is False
+
+
+def test_error_log_tracebacks_the_first_of_each_type_then_rate_limits_per_type(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from edge_agent.daemon.camera import ErrorLog
+
+    errors = ErrorLog("door", every_s=30.0)
+    with caplog.at_level(logging.ERROR, logger="edge_agent.daemon.camera"):
+        errors.report(1, TypeError("a"), now=100.0)
+        errors.report(2, TypeError("b"), now=110.0)  # within 30 s of the first: counted, not logged
+        errors.report(3, KeyError("k"), now=111.0)  # another type: its own first occurrence
+        errors.report(4, TypeError("c"), now=130.0)  # 30 s after the last line of its type: logged, no traceback
+        errors.report(5, TypeError("d"), now=140.0)
+    got = [(r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert got == [
+        ("camera door: frame 1 failed: TypeError: a", True),
+        ("camera door: frame 3 failed: KeyError: 'k'", True),
+        ("camera door: frame 4 failed: TypeError: c (3 so far)", False),
+    ]
+    assert errors.counts == {"TypeError": 4, "KeyError": 1}
+    assert errors.last == "TypeError: d"
+    assert caplog.records[0].exc_info is not None and caplog.records[0].exc_info[0] is TypeError
