@@ -261,6 +261,8 @@ def test_the_guided_loop_scans_follows_classifies_and_carries_face_width(models_
     assert seen and all(f.face_px == pytest.approx(f.detection.box.width) and f.face_px > 60 for f in seen)
     assert all(f.pose is not None for f in seen)
     assert timings.full_scan.count >= 1 and timings.region_search.count >= 1  # both kinds of look happened
+    pose_ms = timings.pose.percentiles().p50
+    assert pose_ms is not None and 0.005 < pose_ms < 500  # pose and blur of each face, in ms
     assert timings.full_scan.count < 30  # not a full scan on every frame
     assert 1 <= runner.classified_total < 30  # sampled per visit, not every frame
     assert timings.classify_face.count >= 1

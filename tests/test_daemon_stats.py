@@ -100,7 +100,7 @@ def test_stats_payload_is_exactly_the_schema_fields_with_their_rounding() -> Non
     window = LatencyWindow()
     for ms in (1.23456, 2.34567, 9.87654):
         window.add_ms(ms)
-    proc = ProcessSnapshot(mono=103.3333, cpu_s=2.4567, rss_mb=81.2, threads=9, open_fds=14)
+    proc = ProcessSnapshot(mono=103.3333, cpu_s=2.4583, rss_mb=81.2, threads=9, open_fds=14)
     snap = StatsSnapshot(
         proc,
         uptime_s=3.3333,

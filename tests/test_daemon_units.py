@@ -33,6 +33,29 @@ MODEL = Path(__file__).resolve().parents[1] / "edge_agent" / "models" / "attribu
 # ---- camera loop ------------------------------------------------------------------------------------------------
 
 
+def test_the_guided_loop_without_a_classifier_never_classifies(models_dir: Path) -> None:  # noqa: F811
+    from edge_agent.analytics.config import AnalyticsConfig
+    from edge_agent.track.config import TrackerConfig
+
+    det_cfg = DetectorConfig(models_dir=models_dir)
+    full, region = builders.detector(det_cfg), builders.region_finder(det_cfg)
+    cam = CameraConfig.model_validate({"id": "cam0", "source": {"type": "demo"}})
+    guide = builders.guided_detector(det_cfg, cam, full, region)
+    assert guide is not None and region is not None
+    analytics = builders.camera_analytics("cam0", TrackerConfig(), AnalyticsConfig(), None, ())
+    runner = CameraRunner(
+        "cam0", ListFeed(frames(10)), CameraStages(full, None, analytics, None), Timings(), lambda m: None, guide=guide
+    )
+    try:
+        while runner.poll(0.0, paused=False):
+            pass
+    finally:
+        full.close()
+        region.close()
+    assert runner.processed_total == 10 and runner.faces_total > 0
+    assert not runner.errors.counts and runner.classified_total == 0
+
+
 def test_bad_frames_are_all_counted_and_logged_once_per_interval(
     detector: FaceDetector,  # noqa: F811
     caplog: pytest.LogCaptureFixture,
@@ -79,6 +102,10 @@ def test_guided_loop_timings_are_milliseconds_per_stage(models_dir: Path) -> Non
         assert p.n > 0 and p.p50 is not None and 0.0 <= p.p50 < 2000.0, (name, p)  # ms: not s, not µs
     assert snap["detect"].n == snap["full_scan"].n + snap["region_search"].n  # each look is one or the other
     assert snap["detect"].p50 is not None and snap["detect"].p50 > 0.05  # a BlazeFace look takes well over 50 µs
+    assert snap["full_scan"].p50 is not None and snap["full_scan"].p50 > 0.05
+    assert snap["classify"].p50 is not None and snap["classify"].p50 < 500.0  # ms per frame, not faces x 1000
+    assert snap["classify_face"].p50 is not None and snap["classify_face"].p50 > 0.05  # one inference: > 50 µs
+    assert snap["capture_to_publish"].n > 0  # frames whose messages were sent are timed end to end
     assert snap["classify_face"].p50 is not None and snap["classify"].p95 is not None
     assert snap["classify_face"].p50 <= snap["classify"].p95 + 1e-9  # per face never more than per frame
     assert snap["classify_face"].n == snap["classify"].n  # one sample per frame that classified
@@ -152,6 +179,11 @@ def test_without_scheduling_every_analysed_frame_is_a_full_scan() -> None:
     assert first["full_scans_per_s"] == 3.0 and first["classifications_per_s"] == 0.3
 
 
+def test_detection_rates_round_to_hundredths() -> None:
+    out = detection_stats(_runner(31, 0, sched(11, 0, 0)), _runner(30, 0, sched(10, 0, 0)), 3.0)
+    assert out["full_scans_per_s"] == 0.33
+
+
 def test_camera_entry_carries_the_interval_detection_figures() -> None:
     prev = _runner(100, 0, sched(10, 60, 30))
     cur = _runner(130, 0, sched(13, 80, 37))
@@ -187,6 +219,22 @@ def test_a_missing_explicit_detector_file_falls_back_to_the_name() -> None:
     det = messages.models_info(cfg, None)["detector"]
     name = MODEL_NAMES[cfg.detector.model]
     assert det == {"name": name, "version": "mediapipe", "sha256": PINS[name].sha256}
+
+
+def test_info_names_the_python_version() -> None:
+    import platform
+
+    assert messages.info(parse_config(""), None, 0.0).payload["software"]["python"] == platform.python_version()
+
+
+def test_a_reload_of_an_unchanged_config_with_paths_changes_nothing(tmp_path: Path) -> None:
+    from edge_agent.daemon import reload
+
+    text = f'[agent]\nstate_dir = "{tmp_path}"\n[attributes]\nmodel = "{MODEL}"\n'
+    plan = reload.plan(parse_config(text), parse_config(text))
+    assert plan.live == () and plan.restart == ()
+    assert reload.pipeline_changed(("analytics.summary.interval_s",))
+    assert reload.pipeline_changed(("tracking.visit_gap_s",)) and reload.pipeline_changed(("attributes.age",))
 
 
 def test_info_says_unknown_when_the_runtime_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
