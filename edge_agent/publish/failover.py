@@ -3,7 +3,8 @@
 A failed connection attempt, or a lost connection, moves paho to the next endpoint for its next (backed-off)
 attempt (set in on_pre_connect, the one moment paho allows it), so the agent walks the list in order and wraps
 around. While connected to any but the first, the sender checks every `failback_s` whether the first answers
-a TCP connect; if it does, the publisher reconnects there. Everything else (outbox, seq, per-topic order,
+a TCP connect; if it does, the publisher disconnects cleanly (so the broker drops its Last Will) and the same
+paho client reconnects there, as after a lost connection. Everything else (outbox, seq, per-topic order,
 re-sending what was in flight) is the publisher's, and holds across a switch exactly as across any reconnect.
 """
 
@@ -59,6 +60,7 @@ class Endpoints:
         self._index = 0
         self._connected_since: float | None = None
         self._next_probe = 0.0
+        self._returning = False  # the next disconnect is our own, to go back to the first endpoint
         self._lock = threading.Lock()
 
     @property
@@ -73,6 +75,9 @@ class Endpoints:
         """The current endpoint failed (attempt or connection): the next attempt goes to the next one."""
         with self._lock:
             self._connected_since = None
+            if self._returning:  # the publisher disconnected on purpose: stay on the first endpoint
+                self._returning = False
+                return
             if not self.several:
                 return
             old = self.current
@@ -113,7 +118,8 @@ class Endpoints:
         return True
 
     def to_first(self) -> Endpoint:
+        """Make the first endpoint current; the disconnect that the caller makes next does not advance it."""
         with self._lock:
             self._index = 0
-            self._connected_since = None
+            self._returning = True
             return self.current

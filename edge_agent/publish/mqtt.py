@@ -394,8 +394,10 @@ class Publisher:
             log.error("mqtt: the network thread died; starting a new MQTT client")
             self._replace_client(poison=False)
         elif self._connected and self._endpoints.should_fail_back():
-            self._endpoints.to_first()
-            self._replace_client(poison=False)
+            self._endpoints.to_first()  # a clean disconnect (no Last Will), then the same client reconnects there
+            self._client.disconnect()
+            self._client.loop_stop()
+            transport.start(self._client, self.cfg, self._endpoints.current)
 
     def _replace_client(self, *, poison: bool) -> None:
         old = self._client
