@@ -129,6 +129,8 @@ class MotionGate:
         """Cells that differ from the background but not from the picture `settle_s` ago are a change that
         has stopped (a light switched on, something put down): taken into the background at once (in `bg`, in
         place) and not reported as motion. Moving things differ from the recent picture too."""
+        if self._cfg.settle_s <= 0:
+            return cells
         recent = self._recent
         recent.append((t, grey))
         while len(recent) > 1 and t - recent[1][0] >= self._cfg.settle_s:

@@ -43,12 +43,13 @@ class MotionConfig(BaseModel):
         "motion: the background is rebased and one full scan is made.",
     )
     settle_s: float = Field(
-        default=0.15,
-        gt=0.0,
+        default=0.0,
+        ge=0.0,
         le=5.0,
-        description="A cell that differs from the background but not from the picture this many seconds ago has "
-        "stopped changing (a lighting step with clipping, something put down): it joins the background at once "
-        "and is not motion.",
+        description="0 = off. A cell that differs from the background but not from the picture this many seconds "
+        "ago has stopped changing (a lighting step with clipping, something put down): it joins the background at "
+        "once and is not motion. Cheaper on scenes with lighting steps, but off by default: it cost 3 points of "
+        "track recall on the busy walk-in stream (docs/detection.md).",
     )
     background_s: float = Field(
         default=1.0,
