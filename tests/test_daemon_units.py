@@ -369,3 +369,95 @@ def test_error_log_tracebacks_the_first_of_each_type_then_rate_limits_per_type(
     assert errors.counts == {"TypeError": 4, "KeyError": 1}
     assert errors.last == "TypeError: d"
     assert caplog.records[0].exc_info is not None and caplog.records[0].exc_info[0] is TypeError
+
+
+# ---- what the runner and the adapter hand on ---------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+
+    def submit(self, topic_suffix: str, payload: dict[str, Any], **kw: Any) -> str:
+        self.calls.append((topic_suffix, payload, kw))
+        return "id"
+
+
+def test_the_sink_hands_every_field_to_the_publisher_and_counts(caplog: pytest.LogCaptureFixture) -> None:
+    rec = Recorder()
+    sink = Sink(rec)  # type: ignore[arg-type]
+    sink.send(Outgoing("cameras/door/status", {"state": "online"}, "edge-agent/camera_status/1", "door", retain=True))
+    sink.send(Outgoing("stats", {"uptime_s": 1}, "edge-agent/stats/1"))
+    assert rec.calls == [
+        (
+            "cameras/door/status",
+            {"state": "online"},
+            {"schema": "edge-agent/camera_status/1", "camera_id": "door", "retain": True},
+        ),
+        ("stats", {"uptime_s": 1}, {"schema": "edge-agent/stats/1", "camera_id": None, "retain": False}),
+    ]
+    assert (sink.submitted, sink.failed) == (2, 0)
+    bad = Sink(Refusing())  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="edge_agent.daemon.sinks"):
+        bad.send(Outgoing("stats", {}, "edge-agent/stats/1"))
+        bad.send(Outgoing("stats", {}, "edge-agent/stats/1"))
+    assert (bad.submitted, bad.failed) == (0, 2)
+    assert caplog.records[0].getMessage() == "cannot publish stats: payload too large"
+
+
+def test_the_every_frame_loop_times_each_stage_in_ms_and_snapshots_its_totals(
+    detector: FaceDetector,  # noqa: F811
+) -> None:
+    from edge_agent.classify.config import AttributesConfig
+
+    clf, _ = builders.classifier(AttributesConfig(model=MODEL, race=False))
+    assert clf is not None
+    tm = Timings()
+    pose = builders.pose_fn()
+    runner = CameraRunner(
+        "cam0", ListFeed(frames(4)), CameraStages(detector, clf, Recording(), pose), tm, lambda m: None
+    )
+    try:
+        while runner.poll(0.0, paused=False):
+            pass
+        plain = CameraRunner(
+            "cam1", ListFeed(frames(2)), CameraStages(detector, None, Recording(), pose), Timings(), print
+        )
+        while plain.poll(0.0, paused=False):
+            pass
+    finally:
+        clf.close()
+    snap = tm.snapshot()
+    assert snap["detect"].n == 4 and snap["detect"].p50 is not None and 0.05 < snap["detect"].p50 < 2000
+    assert snap["classify"].n == 4 and snap["classify"].p50 is not None and 0.05 < snap["classify"].p50 < 500
+    assert snap["classify_face"].n == 4 and snap["total"].n == 4
+    assert plain.timings.classify.count == 0  # no classifier: no classification timing at all
+    s = runner.snapshot(time.monotonic())
+    assert (s.processed, s.faces, s.classified, s.detection) == (4, 4, 4, None)
+
+
+def test_reconfigure_keeps_detector_and_pose(detector: FaceDetector) -> None:  # noqa: F811
+    pose = builders.pose_fn()
+    runner = CameraRunner("cam0", ListFeed([]), CameraStages(detector, None, Recording(), pose), Timings(), print)
+    new = Recording()
+    runner.reconfigure(None, new)
+    assert runner.stages.detector is detector and runner.stages.pose_fn is pose and runner.stages.analytics is new
+
+
+def test_the_adapter_addresses_its_camera_and_keeps_each_schema() -> None:
+    from edge_agent.analytics.config import AnalyticsConfig
+    from edge_agent.analytics.synthetic import make_face
+    from edge_agent.track.config import TrackerConfig
+
+    adapter = builders.camera_analytics("door", TrackerConfig(), AnalyticsConfig(), None, ())
+    out: list[Outgoing] = []
+    t0, m0 = 1_800_000_000.0, 500.0
+    img = np.zeros((8, 8, 3), np.uint8)
+    for i in range(8):
+        out += adapter.update([make_face(300.0)], Frame("door", i, t0 + i * 0.1, m0 + i * 0.1, img))
+    out += adapter.flush("shutdown")
+    assert out and all(m.camera_id == "door" and m.topic_suffix.startswith("cameras/door/") for m in out)
+    schemas = {m.topic_suffix.rsplit("/", 1)[1]: m.schema for m in out}
+    assert schemas["tracks"] == "edge-agent/tracks/1"
+    ends = [m.payload for m in out if m.payload.get("event") == "end"]
+    assert ends and ends[0]["dwell_s"] == pytest.approx(0.7, abs=0.01)  # from the frames' own clock
