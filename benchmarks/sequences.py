@@ -225,7 +225,8 @@ MISSES = [
     "points of track recall on the visits stream, so it ships off.",
     "- *Track recall, visits stream at 15 fps (-1.5 points; within 1 point everywhere else).* The stream's people "
     "start walking off at full speed from standing; the region search between frames lags them. A faster velocity "
-    "(smoothing 0.5 -> 0.7) cut the missed frames from 63 to 51 (every-frame misses 30); a wider second-chance square for small faces did not help.",
+    "(smoothing 0.5 -> 0.7) cut the missed frames from 63 to 51 (every-frame misses 30); a wider second-chance "
+    "square for small faces did not help.",
     "- *Per-visit labels (93.5%).* Every differing visit was one whose every-frame answer was itself within 0.03 of "
     "flipping (an age group vs its neighbour, `unknown` vs a label); all clearly decided visits agree. Two causes "
     "were measured and fixed: region-search boxes at 2 face widths gave different crops (83% agreement) -- the "
