@@ -112,6 +112,19 @@ class BoxCache:
         tmp.replace(self.path)
 
 
+# Settings that do not change what a full-frame detection returns: the key ignores them, so scheduling options,
+# thread counts or model folders added later do not throw the cache away.
+NOT_DETECTION = {"schedule", "num_threads", "models_dir", "model_path"}
+
+
+def detection_settings(cfg: object) -> str:
+    """Canonical JSON of the settings that decide a full-frame detection (sorted keys)."""
+    import json as _json
+
+    d = cfg.model_dump(mode="json", exclude=NOT_DETECTION)  # type: ignore[attr-defined]
+    return _json.dumps(d, sort_keys=True)
+
+
 def default_detector() -> tuple[object, Path, str]:
     """The agent's default detector, exactly as the daemon builds it, with its model path and settings."""
     from edge_agent.detect.base import create_detector
@@ -119,7 +132,7 @@ def default_detector() -> tuple[object, Path, str]:
 
     cfg = DetectorConfig()
     det = create_detector(cfg)
-    return det, Path(det.model_path), cfg.model_dump_json()  # type: ignore[attr-defined]
+    return det, Path(det.model_path), detection_settings(cfg)  # type: ignore[attr-defined]
 
 
 def detect_boxes(

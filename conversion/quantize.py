@@ -81,7 +81,10 @@ def calibration_inputs(cfg: QuantizeConfig, size: int, margin: float) -> np.ndar
 
     if not cfg.calibration:
         raise ConversionError("int8 quantization needs --calibration DIR|CSV of real face images")
-    ev = load_eval_set(list(cfg.calibration), cfg.split, cfg.cache_dir)
+    try:
+        ev = load_eval_set(list(cfg.calibration), cfg.split, cfg.cache_dir)
+    except ConversionError as exc:
+        raise ConversionError(f"calibration set is empty: {exc}") from None
     picked = stratified_sample(ev.samples, cfg.samples, cfg.seed)
     index = {id(s): i for i, s in enumerate(ev.samples)}
     ev = ev.take([index[id(s)] for s in picked])
@@ -170,9 +173,17 @@ KNOWN_LICENCES = {
 def training_info(model_path: Path) -> dict[str, Any]:
     """Provenance from the run directory's train_summary.json, when the model came from `edge-convert train`."""
     summary = Path(model_path).with_name("train_summary.json")
-    if not summary.is_file():
+    run_meta = Path(model_path).with_name("model_meta.json")
+    if summary.is_file():
+        s = json.loads(summary.read_text())
+    elif run_meta.is_file():  # a run stopped before its last epoch: model_meta.json is written at the start
+        m = json.loads(run_meta.read_text())
+        s = {"config": {"data": m.get("data", []), "seed": m.get("seed"), "epochs": m.get("epochs"),
+                        "alpha": m.get("alpha"), "input_size": m.get("input_size"), "imagenet": m.get("imagenet")},
+             "counts": m.get("split_counts", {}), "imagenet_seeded_layers": bool(m.get("imagenet")),
+             "split_rule": "bucket = int(sha256(file bytes)[:8], 16) % 100; <75 train, 75-84 val, >=85 test"}
+    else:
         return {"data": {"dataset": "unknown", "license": "unknown"}}
-    s = json.loads(summary.read_text())
     c = s.get("config", {})
     paths = c.get("data", [])
     paths = paths if isinstance(paths, list) else [paths]

@@ -266,7 +266,7 @@ def train(cfg: TrainConfig) -> Path:
     ]
     t0 = time.monotonic()
     model.fit(make_dataset(tr, cfg, True), validation_data=make_dataset(va, cfg, False), epochs=cfg.epochs,
-              steps_per_epoch=steps, callbacks=callbacks, verbose=2)
+              steps_per_epoch=steps, callbacks=callbacks, verbose=2, shuffle=False)  # shuffled in tf.data
     summary = {
         "config": {k: str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v
                    for k, v in asdict(cfg).items()},
