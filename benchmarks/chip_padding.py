@@ -63,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                     found += 1
                     sides.append(d.box.width / img.shape[1])  # type: ignore[attr-defined]
             q = np.percentile(sides, [50, 10, 90]) if sides else [float("nan")] * 3
-            print(f"| {folder.name} | {mode} | {found / len(files) * 100:.1f}% of {len(files)} | "
-                  f"{q[0]:.2f} ({q[1]:.2f}-{q[2]:.2f}) |")
+            print(
+                f"| {folder.name} | {mode} | {found / len(files) * 100:.1f}% of {len(files)} | "
+                f"{q[0]:.2f} ({q[1]:.2f}-{q[2]:.2f}) |"
+            )
     return 0
 
 

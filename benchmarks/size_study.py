@@ -30,21 +30,54 @@ def one_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
 
     run = args.out / f"s{size}"
     t0 = time.monotonic()
-    keras_path = train(TrainConfig(data=list(args.data), out=run, alpha=1.0, input_size=size, epochs=args.epochs,
-                                   lr=args.lr, imagenet=args.seed_model, cache_dir=args.cache,
-                                   max_samples=args.samples, seed=args.seed))
+    keras_path = train(
+        TrainConfig(
+            data=list(args.data),
+            out=run,
+            alpha=1.0,
+            input_size=size,
+            epochs=args.epochs,
+            lr=args.lr,
+            imagenet=args.seed_model,
+            cache_dir=args.cache,
+            max_samples=args.samples,
+            seed=args.seed,
+        )
+    )
     train_s = time.monotonic() - t0
-    tfl = quantize(QuantizeConfig(model=keras_path, out=run / "int8.tflite", calibration=list(args.data),
-                                  cache_dir=args.cache, temperature_split=None))
-    rep = verify(VerifyConfig(float_model=keras_path, quant_model=tfl, data=list(args.data), split="val",
-                              limit=args.eval_limit, cache_dir=args.cache, sweep=False, max_drop=100,
-                              latency_runs=500))
+    tfl = quantize(
+        QuantizeConfig(
+            model=keras_path,
+            out=run / "int8.tflite",
+            calibration=list(args.data),
+            cache_dir=args.cache,
+            temperature_split=None,
+        )
+    )
+    rep = verify(
+        VerifyConfig(
+            float_model=keras_path,
+            quant_model=tfl,
+            data=list(args.data),
+            split="val",
+            limit=args.eval_limit,
+            cache_dir=args.cache,
+            sweep=False,
+            max_drop=100,
+            latency_runs=500,
+        )
+    )
     per = rep["per_source"]["quant"]
-    return {"size": size, "train_s": round(train_s), "latency_ms": rep["latency_ms_median_1thread"]["quant"],
-            "size_mb": rep["size_bytes"]["quant"] / 1e6,
-            "all": {k: rep["quant"].get(k) for k in ("gender_acc", "race_acc", "age_acc", "age_mae")},
-            "per_source": {s: {k: m.get(k) for k in ("gender_acc", "race_acc", "age_acc", "age_mae")}
-                           for s, m in per.items()}}
+    return {
+        "size": size,
+        "train_s": round(train_s),
+        "latency_ms": rep["latency_ms_median_1thread"]["quant"],
+        "size_mb": rep["size_bytes"]["quant"] / 1e6,
+        "all": {k: rep["quant"].get(k) for k in ("gender_acc", "race_acc", "age_acc", "age_mae")},
+        "per_source": {
+            s: {k: m.get(k) for k in ("gender_acc", "race_acc", "age_acc", "age_mae")} for s, m in per.items()
+        },
+    }
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

@@ -66,8 +66,12 @@ def augment_batch(images: Any, out_size: int, spec: AugmentSpec, train: bool) ->
     x = tf.cast(images, tf.float32) / 255.0
     t = _transforms(tf, n, src, out_size, spec, train)
     x = tf.raw_ops.ImageProjectiveTransformV3(
-        images=x, transforms=t, output_shape=[out_size, out_size], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="NEAREST",
+        images=x,
+        transforms=t,
+        output_shape=[out_size, out_size],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
     )
     if train:
         if spec.flip:
@@ -143,8 +147,9 @@ def _occlude(tf: Any, x: Any, n: Any, size: int, p: float) -> Any:
     rows = tf.range(size, dtype=tf.float32)[None, :, None, None] / size
     cols = tf.range(size, dtype=tf.float32)[None, None, :, None] / size
     top = tf.random.uniform([n, 1, 1, 1], 0.28, 0.40)
-    glasses = (rows >= top) & (rows <= top + tf.random.uniform([n, 1, 1, 1], 0.08, 0.15)) & \
-        (cols >= 0.15) & (cols <= 0.85)
+    glasses = (
+        (rows >= top) & (rows <= top + tf.random.uniform([n, 1, 1, 1], 0.08, 0.15)) & (cols >= 0.15) & (cols <= 0.85)
+    )
     mtop = tf.random.uniform([n, 1, 1, 1], 0.58, 0.70)
     mask = (rows >= mtop) & (cols >= 0.12) & (cols <= 0.88)
     kind = tf.random.uniform([n, 1, 1, 1]) < 0.5

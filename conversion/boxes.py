@@ -58,7 +58,7 @@ def detect_one(detector: object, bgr: np.ndarray, pad_first: bool) -> FaceBox | 
     tries = (True, False) if pad_first else (False, True)
     for padded in tries:
         if padded:
-            p = int(round(max(h, w) * PAD_FRACTION))
+            p = round(max(h, w) * PAD_FRACTION)
             img = cv2.copyMakeBorder(bgr, p, p, p, p, cv2.BORDER_CONSTANT, value=PAD_VALUE)
         else:
             p, img = 0, bgr
@@ -66,8 +66,12 @@ def detect_one(detector: object, bgr: np.ndarray, pad_first: bool) -> FaceBox | 
         if d is not None:
             b = d.box  # type: ignore[attr-defined]
             kps = (np.asarray(d.keypoints, np.float64) - p).reshape(-1)  # type: ignore[attr-defined]
-            return FaceBox((b.x1 - p, b.y1 - p, b.x2 - p, b.y2 - p), float(d.score),  # type: ignore[attr-defined]
-                           tuple(float(v) for v in kps), padded)
+            return FaceBox(
+                (b.x1 - p, b.y1 - p, b.x2 - p, b.y2 - p),
+                float(d.score),  # type: ignore[attr-defined]
+                tuple(float(v) for v in kps),
+                padded,
+            )
     return None
 
 
@@ -136,8 +140,11 @@ def default_detector() -> tuple[object, Path, str]:
 
 
 def detect_boxes(
-    items: list[tuple[str, Path, bool]], cache_dir: Path | None, detector: object | None = None,
-    detector_path: Path | None = None, config_json: str = "",
+    items: list[tuple[str, Path, bool]],
+    cache_dir: Path | None,
+    detector: object | None = None,
+    detector_path: Path | None = None,
+    config_json: str = "",
 ) -> tuple[dict[str, FaceBox | None], Counter[str]]:
     """Boxes for (sha, path, pad_first) items, from the cache where present, else by running the detector.
 

@@ -60,5 +60,7 @@ def reliability(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, A
             continue
         acc, c = float(hit[m].mean()), float(conf[m].mean())
         ece += m.mean() * abs(acc - c)
-        out.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "n": int(m.sum()), "confidence": c, "accuracy": acc})
+        out.append(
+            {"lo": float(edges[b]), "hi": float(edges[b + 1]), "n": int(m.sum()), "confidence": c, "accuracy": acc}
+        )
     return {"ece": float(ece), "bins": out}

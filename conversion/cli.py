@@ -12,27 +12,55 @@ from conversion.cli_common import UsageError, main, need_tensorflow, run
 
 __all__ = ["UsageError", "main"]
 
+
 @main.command("train")
-@click.option("--data", required=True, multiple=True, type=click.Path(path_type=Path),
-              help="UTKFace-style folder or CSV manifest; repeat to train on several sources as one dataset.")
+@click.option(
+    "--data",
+    required=True,
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="UTKFace-style folder or CSV manifest; repeat to train on several sources as one dataset.",
+)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory (checkpoints, model).")
 @click.option("--alpha", default=1.0, show_default=True, help="MobileNetV2 width multiplier.")
 @click.option("--input-size", default=96, show_default=True, help="Square input side in pixels.")
 @click.option("--epochs", default=12, show_default=True)
-@click.option("--crop-margin", default=0.025, show_default=True,
-              help="Per-side margin around the detector box (the device crop rule; quantize copies it).")
+@click.option(
+    "--crop-margin",
+    default=0.025,
+    show_default=True,
+    help="Per-side margin around the detector box (the device crop rule; quantize copies it).",
+)
 @click.option("--dex/--no-dex", default=True, show_default=True, help="Also train a DEX age head (compared by verify).")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True, help="Peak learning rate (cosine schedule, warm-up).")
 @click.option("--seed", default=1337, show_default=True)
-@click.option("--imagenet", type=click.Path(path_type=Path), default=None,
-              help="ImageNet MobileNetV2 1.0 TFLite file to seed the backbone from (e.g. Coral's tf2_mobilenet_v2_1.0_224_ptq.tflite).")
-@click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=Path.home() / ".cache/edge-agent/datasets",
-              show_default=True, help="Where decoded images are cached between runs.")
-@click.option("--init-from", type=click.Path(path_type=Path), default=None,
-              help="Warm start from a trained .keras model of the same architecture (continue with a new schedule).")
-@click.option("--freeze-stem/--no-freeze-stem", default=True, show_default=True,
-              help="Keep the pretrained stem (up to block 3) fixed.")
+@click.option(
+    "--imagenet",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="ImageNet MobileNetV2 1.0 TFLite file to seed the backbone from (e.g. Coral's tf2_mobilenet_v2_1.0_224_ptq.tflite).",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    default=Path.home() / ".cache/edge-agent/datasets",
+    show_default=True,
+    help="Where decoded images are cached between runs.",
+)
+@click.option(
+    "--init-from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Warm start from a trained .keras model of the same architecture (continue with a new schedule).",
+)
+@click.option(
+    "--freeze-stem/--no-freeze-stem",
+    default=True,
+    show_default=True,
+    help="Keep the pretrained stem (up to block 3) fixed.",
+)
 @click.option("--max-samples", type=int, default=None, help="Use a random subset (smoke runs).")
 def train_cmd(**kw: Any) -> None:
     """Train the multi-head model. Rerunning the same command resumes after an interruption."""

@@ -13,21 +13,51 @@ from conversion.cli_common import UsageError, main, need_tensorflow, run
 
 @main.command("quantize")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--calibration", type=click.Path(path_type=Path), multiple=True,
-              help="Folder (UTKFace naming) or CSV manifest of real face images for int8 calibration and the "
-                   "temperature fit; repeatable (use the training sources).")
+@click.option(
+    "--calibration",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="Folder (UTKFace naming) or CSV manifest of real face images for int8 calibration and the "
+    "temperature fit; repeatable (use the training sources).",
+)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output .tflite (sidecar .json beside it).")
-@click.option("--type", "quantization", type=click.Choice(["int8", "uint8", "float16", "float32"]), default="int8",
-              show_default=True, help="int8/uint8: full-integer with that input type.")
+@click.option(
+    "--type",
+    "quantization",
+    type=click.Choice(["int8", "uint8", "float16", "float32"]),
+    default="int8",
+    show_default=True,
+    help="int8/uint8: full-integer with that input type.",
+)
 @click.option("--samples", default=300, show_default=True, help="Calibration images, sampled across classes.")
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="train", show_default=True,
-              help="Hash split of the calibration data to sample from; 'all' for a dedicated calibration folder.")
-@click.option("--crop-margin", type=float, default=None,
-              help="Per-side margin around the detector box; default and check: the trained model's own rule.")
-@click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=Path.home() / ".cache/edge-agent/datasets",
-              show_default=True, help="Detector-box cache (shared with train and verify).")
-@click.option("--temperature-split", type=click.Choice(["train", "val", "all", "none"]), default="val",
-              show_default=True, help="Split to fit per-head softmax temperatures on ('none' to skip).")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test", "all"]),
+    default="train",
+    show_default=True,
+    help="Hash split of the calibration data to sample from; 'all' for a dedicated calibration folder.",
+)
+@click.option(
+    "--crop-margin",
+    type=float,
+    default=None,
+    help="Per-side margin around the detector box; default and check: the trained model's own rule.",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    default=Path.home() / ".cache/edge-agent/datasets",
+    show_default=True,
+    help="Detector-box cache (shared with train and verify).",
+)
+@click.option(
+    "--temperature-split",
+    type=click.Choice(["train", "val", "all", "none"]),
+    default="val",
+    show_default=True,
+    help="Split to fit per-head softmax temperatures on ('none' to skip).",
+)
 @click.option("--model-version", "version", default="1.0.0", show_default=True)
 def quantize_cmd(model: Path, **kw: Any) -> None:
     """Convert a trained Keras model to TFLite, with metadata (labels, preprocessing, crop, provenance, hash)."""
@@ -48,15 +78,37 @@ def quantize_cmd(model: Path, **kw: Any) -> None:
 @main.command("verify")
 @click.argument("float_model", type=click.Path(path_type=Path))
 @click.argument("tflite_model", type=click.Path(path_type=Path))
-@click.option("--data", required=True, multiple=True, type=click.Path(path_type=Path),
-              help="Folder or CSV manifest with labels; repeatable (figures are reported per source too).")
-@click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=Path.home() / ".cache/edge-agent/datasets",
-              show_default=True, help="Detector-box cache (shared with train and quantize).")
-@click.option("--sweep/--no-sweep", default=True, show_default=True,
-              help="Framing sweep (margins and box shifts) and the test-time-flip check.")
-@click.option("--report", type=click.Path(path_type=Path), default=None, help="Write report.json, summary.md and PNGs here.")
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
-              help="Hash split to evaluate on (test = held out from training and calibration).")
+@click.option(
+    "--data",
+    required=True,
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Folder or CSV manifest with labels; repeatable (figures are reported per source too).",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    default=Path.home() / ".cache/edge-agent/datasets",
+    show_default=True,
+    help="Detector-box cache (shared with train and quantize).",
+)
+@click.option(
+    "--sweep/--no-sweep",
+    default=True,
+    show_default=True,
+    help="Framing sweep (margins and box shifts) and the test-time-flip check.",
+)
+@click.option(
+    "--report", type=click.Path(path_type=Path), default=None, help="Write report.json, summary.md and PNGs here."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test", "all"]),
+    default="test",
+    show_default=True,
+    help="Hash split to evaluate on (test = held out from training and calibration).",
+)
 @click.option("--max-drop", default=0.5, show_default=True, help="Fail if any head loses more than this many points.")
 @click.option("--limit", type=int, default=None, help="Evaluate on at most this many images.")
 def verify_cmd(float_model: Path, tflite_model: Path, **kw: Any) -> None:
@@ -73,6 +125,8 @@ def verify_cmd(float_model: Path, tflite_model: Path, **kw: Any) -> None:
     report = run(verify, VerifyConfig(float_model=float_model, quant_model=tflite_model, **kw))
     click.echo(markdown(report))
     if not report["passed"]:
-        click.echo(f"error: quantized model loses more than {kw['max_drop']} points on a head: {report['drop_points']}",
-                   err=True)
+        click.echo(
+            f"error: quantized model loses more than {kw['max_drop']} points on a head: {report['drop_points']}",
+            err=True,
+        )
         sys.exit(1)

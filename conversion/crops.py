@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from conversion.boxes import FaceBox, detect_boxes
-from conversion.data import Arrays, Dataset, DataError, Sample, content_sha256, split_of
+from conversion.data import Arrays, DataError, Dataset, Sample, content_sha256, split_of
 from edge_agent.classify.preprocess import crop_box, crop_face
 from edge_agent.modelmeta import CropSpec
 from edge_agent.records import Box
@@ -28,15 +28,16 @@ CONTEXT = 1.6  # context chip side / device crop side: room for ±25% scale, ±1
 
 
 def chip_size(input_size: int, context: float = CONTEXT) -> int:
-    return int(round(input_size * context))
+    return round(input_size * context)
 
 
-def fallback_boxes(samples: list[Sample], shas: list[str], sizes: list[tuple[int, int]],
-                   boxes: dict[str, FaceBox | None]) -> dict[str, tuple[float, float, float, float]]:
+def fallback_boxes(
+    samples: list[Sample], shas: list[str], sizes: list[tuple[int, int]], boxes: dict[str, FaceBox | None]
+) -> dict[str, tuple[float, float, float, float]]:
     """Per source, the median detector box relative to the image (x1/w, y1/h, x2/w, y2/h): the 'dataset crop' used
     where the detector finds nothing, framed like the boxes it does find."""
     rel: dict[str, list[tuple[float, ...]]] = {}
-    for s, sha, (w, h) in zip(samples, shas, sizes):
+    for s, sha, (w, h) in zip(samples, shas, sizes, strict=False):
         fb = boxes.get(sha)
         if fb is not None and w > 0:
             x1, y1, x2, y2 = fb.box
@@ -70,10 +71,12 @@ def _read(s: Sample) -> tuple[str, np.ndarray | None]:
     return sha, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def build_arrays(ds: Dataset, input_size: int, margin: float, cache_dir: Path | None, workers: int = 2,
-                 context: float = CONTEXT) -> tuple[Arrays, Counter[str]]:
+def build_arrays(
+    ds: Dataset, input_size: int, margin: float, cache_dir: Path | None, workers: int = 2, context: float = CONTEXT
+) -> tuple[Arrays, Counter[str]]:
     """Detector boxes for every sample (cached), then context chips cut by the device crop. Returns the arrays and
     detector counts per source ("aaf: found as is", "utkface: not found", ...)."""
+
     def probe(s: Sample) -> tuple[str, tuple[int, int] | None]:
         sha, rgb = _read(s)
         return sha, (None if rgb is None else (rgb.shape[1], rgb.shape[0]))
@@ -90,8 +93,7 @@ def build_arrays(ds: Dataset, input_size: int, margin: float, cache_dir: Path | 
             ok.append(i)
     read = [sha for sha, _ in probed]
     boxes, _ = detect_boxes([(read[i], ds.samples[i].path, ds.samples[i].tight) for i in ok], cache_dir)
-    fallback = fallback_boxes([ds.samples[i] for i in ok], [read[i] for i in ok],
-                              [probed[i][1] for i in ok], boxes)  # type: ignore[misc]
+    fallback = fallback_boxes([ds.samples[i] for i in ok], [read[i] for i in ok], [probed[i][1] for i in ok], boxes)  # type: ignore[misc]
     size = chip_size(input_size, context)
 
     def chip(i: int) -> np.ndarray | None:
@@ -99,12 +101,13 @@ def build_arrays(ds: Dataset, input_size: int, margin: float, cache_dir: Path | 
         if rgb is None:
             return None
         h, w = rgb.shape[:2]
-        return context_chip(rgb, face_box(boxes.get(read[i]), fallback[ds.samples[i].source], w, h), margin, size,
-                            context)
+        return context_chip(
+            rgb, face_box(boxes.get(read[i]), fallback[ds.samples[i].source], w, h), margin, size, context
+        )
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         made = list(pool.map(chip, ok))
-    keep = [i for i, c in zip(ok, made) if c is not None]
+    keep = [i for i, c in zip(ok, made, strict=False) if c is not None]
     chips = [c for c in made if c is not None]
     if not keep:
         raise DataError(f"no readable images ({sum(skipped.values())} skipped)")
@@ -112,8 +115,10 @@ def build_arrays(ds: Dataset, input_size: int, margin: float, cache_dir: Path | 
     counts: Counter[str] = Counter()
     for i in keep:
         fb = boxes.get(read[i])
-        counts[f"{ds.samples[i].source}: " + ("not found" if fb is None else
-                                               "found on padded canvas" if fb.padded else "found as is")] += 1
+        counts[
+            f"{ds.samples[i].source}: "
+            + ("not found" if fb is None else "found on padded canvas" if fb.padded else "found as is")
+        ] += 1
     arr = Arrays(
         images=np.stack(chips),
         age=np.array([s.age for s in ss], np.float32),

@@ -244,9 +244,16 @@ class Arrays:
         """The samples selected by a boolean mask or an index array."""
         idx = np.flatnonzero(m) if m.dtype == bool else m
         return Arrays(
-            self.images[idx], self.age[idx], self.age_group[idx], self.gender[idx], self.race[idx], self.split[idx],
-            [self.paths[i] for i in idx], self.skipped,
-            None if self.source is None else self.source[idx], None if self.detected is None else self.detected[idx],
+            self.images[idx],
+            self.age[idx],
+            self.age_group[idx],
+            self.gender[idx],
+            self.race[idx],
+            self.split[idx],
+            [self.paths[i] for i in idx],
+            self.skipped,
+            None if self.source is None else self.source[idx],
+            None if self.detected is None else self.detected[idx],
         )
 
     def __len__(self) -> int:

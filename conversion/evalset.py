@@ -46,16 +46,27 @@ class EvalSet:
 
     def take(self, idx: np.ndarray | list[int]) -> EvalSet:
         idx = list(np.asarray(idx, int))
-        return EvalSet([self.samples[i] for i in idx], [self.images[i] for i in idx], [self.boxes[i] for i in idx],
-                       [self.dataset_boxes[i] for i in idx], self.detected[idx], self.skipped)
+        return EvalSet(
+            [self.samples[i] for i in idx],
+            [self.images[i] for i in idx],
+            [self.boxes[i] for i in idx],
+            [self.dataset_boxes[i] for i in idx],
+            self.detected[idx],
+            self.skipped,
+        )
 
     def truth(self) -> dict[str, np.ndarray]:
-        return {"age": np.array([s.age_group for s in self.samples]), "gender": np.array([s.gender for s in self.samples]),
-                "race": np.array([s.race for s in self.samples]), "age_years": np.array([s.age for s in self.samples])}
+        return {
+            "age": np.array([s.age_group for s in self.samples]),
+            "gender": np.array([s.gender for s in self.samples]),
+            "race": np.array([s.race for s in self.samples]),
+            "age_years": np.array([s.age for s in self.samples]),
+        }
 
 
-def load_eval_set(data: list[Path], split: str, cache_dir: Path | None, limit: int | None = None,
-                  seed: int = 0) -> EvalSet:
+def load_eval_set(
+    data: list[Path], split: str, cache_dir: Path | None, limit: int | None = None, seed: int = 0
+) -> EvalSet:
     """Samples of `split` (or "all") from every source, with detector boxes from the shared box cache."""
     ds = read_sources(list(data))
     shas = [content_sha256(s.path) for s in ds.samples]
@@ -76,16 +87,21 @@ def load_eval_set(data: list[Path], split: str, cache_dir: Path | None, limit: i
         kept_shas.append(shas[i])
     if not samples:
         raise ConversionError(f"no readable images in {', '.join(map(str, data))} for split {split!r}")
-    found, _ = detect_boxes([(h, s.path, s.tight) for h, s in zip(kept_shas, samples)], cache_dir)
+    found, _ = detect_boxes([(h, s.path, s.tight) for h, s in zip(kept_shas, samples, strict=False)], cache_dir)
     sizes = [(im.shape[1], im.shape[0]) for im in images]
     fb = fallback_boxes(samples, kept_shas, sizes, found)
     boxes, dboxes = [], []
-    for s, h, (w, hh) in zip(samples, kept_shas, sizes):
+    for s, h, (w, hh) in zip(samples, kept_shas, sizes, strict=False):
         boxes.append(face_box(found.get(h), fb[s.source], w, hh))
         dboxes.append(face_box(None, fb[s.source], w, hh))
     detected = np.array([found.get(h) is not None for h in kept_shas])
-    log.info("eval set %s: %d images, detector found %d (%d use the dataset crop)", split, len(samples),
-             int(detected.sum()), int((~detected).sum()))
+    log.info(
+        "eval set %s: %d images, detector found %d (%d use the dataset crop)",
+        split,
+        len(samples),
+        int(detected.sum()),
+        int((~detected).sum()),
+    )
     return EvalSet(samples, images, boxes, dboxes, detected, skipped)
 
 
@@ -94,10 +110,15 @@ def shifted(box: Box, dx: float, dy: float) -> Box:
     return box.translate(dx * box.width, dy * box.height)
 
 
-def device_inputs(ev: EvalSet, pre: Preprocess, margin: float, dataset_crop: bool = False, dx: float = 0.0,
-                  dy: float = 0.0) -> np.ndarray:
+def device_inputs(
+    ev: EvalSet, pre: Preprocess, margin: float, dataset_crop: bool = False, dx: float = 0.0, dy: float = 0.0
+) -> np.ndarray:
     """Model inputs exactly as the agent makes them: crop_face(frame, box, margin) then to_input."""
     spec = CropSpec(margin, True, "none")
     boxes = ev.dataset_boxes if dataset_crop else ev.boxes
-    return np.stack([to_input(crop_face(im, shifted(b, dx, dy), spec, pre.size), pre)
-                     for im, b in zip(ev.images, boxes)])
+    return np.stack(
+        [
+            to_input(crop_face(im, shifted(b, dx, dy), spec, pre.size), pre)
+            for im, b in zip(ev.images, boxes, strict=False)
+        ]
+    )

@@ -90,7 +90,7 @@ def seed_backbone(backbone: Any, tflite_path: Path, calib_images: np.ndarray) ->
     if len(convs) < len(layers):
         raise SeedError(f"{tflite_path} has {len(convs)} convolutions, the backbone needs {len(layers)}")
     bns = []
-    for layer, (op, w, b) in zip(layers, convs):
+    for layer, (op, w, b) in zip(layers, convs, strict=False):
         is_dw = isinstance(layer, keras.layers.DepthwiseConv2D)
         if is_dw != (op == "DEPTHWISE_CONV_2D"):
             raise SeedError(f"layer {layer.name} does not match TFLite op {op} (is this MobileNetV2 alpha 1.0?)")
@@ -108,12 +108,14 @@ def seed_backbone(backbone: Any, tflite_path: Path, calib_images: np.ndarray) ->
     # One pass collects every BN input (= folded conv output minus bias) on real faces.
     probe = keras.Model(backbone.input, [bn.input for bn, _ in bns])
     outs = probe.predict(calib_images, batch_size=64, verbose=0)
-    for (bn, b), z in zip(bns, outs):
+    for (bn, b), z in zip(bns, outs, strict=False):
         z = z.reshape(-1, z.shape[-1]).astype(np.float64)
         mean, var = z.mean(axis=0), z.var(axis=0)
         eps = bn.epsilon
         var = np.maximum(var, 1e-4)
         gamma = np.sqrt(var + eps)
-        bn.set_weights([gamma.astype(np.float32), (mean + b).astype(np.float32), mean.astype(np.float32), var.astype(np.float32)])
+        bn.set_weights(
+            [gamma.astype(np.float32), (mean + b).astype(np.float32), mean.astype(np.float32), var.astype(np.float32)]
+        )
     log.info("seeded %d conv layers from %s", len(bns), tflite_path)
     return {"layers": len(bns), "classifier": classifier}

@@ -38,17 +38,25 @@ def build_model(alpha: float = 1.0, input_size: int = 64, dropout: float = 0.2, 
     hidden = keras.layers.Dense(128, activation="relu", name="age_years_hidden")(feat)
     # Regress years/100 (well-scaled for the optimiser), then rescale so the exported output is in years.
     # Start at the typical age with small weights, so the L1 loss does not swamp the classification heads early on.
-    unit = keras.layers.Dense(1, name="age_years_unit", kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3),
-                              bias_initializer=keras.initializers.Constant(0.33))(hidden)
+    unit = keras.layers.Dense(
+        1,
+        name="age_years_unit",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3),
+        bias_initializer=keras.initializers.Constant(0.33),
+    )(hidden)
     out["age_years"] = keras.layers.Rescaling(AGE_SCALE, name="age_years")(unit)
     names = OUTPUT_NAMES
     if dex:
         import numpy as np
 
         out["age_bins"] = keras.layers.Dense(AGE_BINS, activation="softmax", name="age_bins")(feat)
-        expect = keras.layers.Dense(1, use_bias=False, trainable=False, name="age_years_dex",
-                                    kernel_initializer=keras.initializers.Constant(
-                                        np.arange(AGE_BINS, dtype="float32").reshape(-1, 1)))
+        expect = keras.layers.Dense(
+            1,
+            use_bias=False,
+            trainable=False,
+            name="age_years_dex",
+            kernel_initializer=keras.initializers.Constant(np.arange(AGE_BINS, dtype="float32").reshape(-1, 1)),
+        )
         out["age_years_dex"] = expect(out["age_bins"])
         names = OUTPUT_NAMES + DEX_OUTPUTS
     return keras.Model(inp, {k: out[k] for k in names}, name=f"edge_attr_mnv2_{alpha}_{input_size}")

@@ -33,8 +33,14 @@ class EpochSummary(keras.callbacks.Callback):
             rate = (time.monotonic() - self.t_epoch) / (batch + 1)
             logs = logs or {}
             heads = " ".join(f"{s} {logs[k]:.3f}" for k, s in _SHOW if k in logs)
-            log.info("  epoch %d step %d/%d, epoch ETA %.0fs | %s", self.done + 1, batch + 1, steps,
-                     rate * (steps - batch - 1), heads)
+            log.info(
+                "  epoch %d step %d/%d, epoch ETA %.0fs | %s",
+                self.done + 1,
+                batch + 1,
+                steps,
+                rate * (steps - batch - 1),
+                heads,
+            )
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         logs = logs or {}
@@ -47,5 +53,13 @@ class EpochSummary(keras.callbacks.Callback):
             tr, va = logs.get(key), logs.get("val_" + key)
             if tr is not None and va is not None:
                 parts.append(f"{short} {tr:.3f}/{va:.3f}")
-        log.info("epoch %d/%d %.0fs, ETA %.0f min | train/val %s | loss %.3f/%.3f", epoch + 1, self.epochs, took,
-                 eta / 60, " ".join(parts), logs.get("loss", float("nan")), logs.get("val_loss", float("nan")))
+        log.info(
+            "epoch %d/%d %.0fs, ETA %.0f min | train/val %s | loss %.3f/%.3f",
+            epoch + 1,
+            self.epochs,
+            took,
+            eta / 60,
+            " ".join(parts),
+            logs.get("loss", float("nan")),
+            logs.get("val_loss", float("nan")),
+        )

@@ -65,11 +65,15 @@ def crop_rule(cfg: QuantizeConfig) -> float:
     meta_path = Path(cfg.model).with_name("model_meta.json")
     trained = json.loads(meta_path.read_text())["crop"]["margin"] if meta_path.is_file() else None
     if trained is None and cfg.crop_margin is None:
-        raise ConversionError(f"{cfg.model}: no model_meta.json beside it (not from `edge-convert train`?); "
-                              "give --crop-margin, the per-side margin the model was trained with")
+        raise ConversionError(
+            f"{cfg.model}: no model_meta.json beside it (not from `edge-convert train`?); "
+            "give --crop-margin, the per-side margin the model was trained with"
+        )
     if trained is not None and cfg.crop_margin is not None and abs(trained - cfg.crop_margin) > 1e-9:
-        raise ConversionError(f"--crop-margin {cfg.crop_margin} differs from the margin the model was trained with "
-                              f"({trained}, {meta_path}); leave it out")
+        raise ConversionError(
+            f"--crop-margin {cfg.crop_margin} differs from the margin the model was trained with "
+            f"({trained}, {meta_path}); leave it out"
+        )
     return float(trained if trained is not None else cfg.crop_margin)  # type: ignore[arg-type]
 
 
@@ -89,9 +93,13 @@ def calibration_inputs(cfg: QuantizeConfig, size: int, margin: float) -> np.ndar
     index = {id(s): i for i, s in enumerate(ev.samples)}
     ev = ev.take([index[id(s)] for s in picked])
     xs = device_inputs(ev, Preprocess(size, "RGB", MEAN, STD), margin)
-    log.info("calibrating on %d real face crops from %s (device crops, margin %.3f; %s)", len(xs),
-             ", ".join(sorted(set(ev.sources.tolist()))), margin,
-             ", ".join(f"{n} {k}" for k, n in ev.skipped.items()) or "nothing skipped")
+    log.info(
+        "calibrating on %d real face crops from %s (device crops, margin %.3f; %s)",
+        len(xs),
+        ", ".join(sorted(set(ev.sources.tolist()))),
+        margin,
+        ", ".join(f"{n} {k}" for k, n in ev.skipped.items()) or "nothing skipped",
+    )
     return xs
 
 
@@ -103,18 +111,26 @@ def fit_temperatures(cfg: QuantizeConfig, tflite: Path) -> dict[str, Any]:
     from edge_agent.modelmeta import load_metadata
 
     meta = load_metadata(tflite)
-    ev = load_eval_set(list(cfg.calibration), cfg.temperature_split or "val", cfg.cache_dir,
-                       limit=cfg.temperature_limit, seed=cfg.seed)
+    ev = load_eval_set(
+        list(cfg.calibration), cfg.temperature_split or "val", cfg.cache_dir, limit=cfg.temperature_limit, seed=cfg.seed
+    )
     pred = Predictor(tflite).predict(device_inputs(ev, meta.preprocess, meta.crop.margin))
     truth = ev.truth()
     out: dict[str, Any] = {}
     for h in CLASS_HEADS:
         if h in pred:
             t = fit_temperature(pred[h], truth[h])
-            out[h] = {"temperature": round(t, 4), "n": int((truth[h] >= 0).sum()),
-                      "ece_before": reliability(pred[h], truth[h])["ece"]}
-    log.info("temperatures fitted on %d %s images: %s", len(ev), cfg.temperature_split,
-             {h: v["temperature"] for h, v in out.items()})
+            out[h] = {
+                "temperature": round(t, 4),
+                "n": int((truth[h] >= 0).sum()),
+                "ece_before": reliability(pred[h], truth[h])["ece"],
+            }
+    log.info(
+        "temperatures fitted on %d %s images: %s",
+        len(ev),
+        cfg.temperature_split,
+        {h: v["temperature"] for h, v in out.items()},
+    )
     return out
 
 
@@ -146,11 +162,24 @@ def metadata(cfg: QuantizeConfig, size: int, margin: float) -> dict[str, Any]:
         "version": cfg.version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "architecture": {"backbone": "MobileNetV2", **cfg.training.get("architecture", {})},
-        "input": {"size": size, "color": "RGB", "layout": "NHWC", "tensor": "image",
-                  "normalization": {"mean": MEAN, "std": STD, "formula": "x = (pixel - mean) / std, then quantized with the input tensor's scale/zero point"}},
-        "crop": {"margin": margin, "square": True, "alignment": "none",
-                 "reference": "square around the detector box centre, side = max(w, h) * (1 + 2 * margin), resized "
-                              "with area interpolation (edge_agent.classify.preprocess.crop_face, also used in training)"},
+        "input": {
+            "size": size,
+            "color": "RGB",
+            "layout": "NHWC",
+            "tensor": "image",
+            "normalization": {
+                "mean": MEAN,
+                "std": STD,
+                "formula": "x = (pixel - mean) / std, then quantized with the input tensor's scale/zero point",
+            },
+        },
+        "crop": {
+            "margin": margin,
+            "square": True,
+            "alignment": "none",
+            "reference": "square around the detector box centre, side = max(w, h) * (1 + 2 * margin), resized "
+            "with area interpolation (edge_agent.classify.preprocess.crop_face, also used in training)",
+        },
         "inference": {"flip": False},
         "heads": {
             "age": {"labels": list(HEAD_LABELS["age"]), "group_min_years": list(AGE_GROUP_MIN), "type": "softmax"},
@@ -178,10 +207,19 @@ def training_info(model_path: Path) -> dict[str, Any]:
         s = json.loads(summary.read_text())
     elif run_meta.is_file():  # a run stopped before its last epoch: model_meta.json is written at the start
         m = json.loads(run_meta.read_text())
-        s = {"config": {"data": m.get("data", []), "seed": m.get("seed"), "epochs": m.get("epochs"),
-                        "alpha": m.get("alpha"), "input_size": m.get("input_size"), "imagenet": m.get("imagenet")},
-             "counts": m.get("split_counts", {}), "imagenet_seeded_layers": bool(m.get("imagenet")),
-             "split_rule": "bucket = int(sha256(file bytes)[:8], 16) % 100; <75 train, 75-84 val, >=85 test"}
+        s = {
+            "config": {
+                "data": m.get("data", []),
+                "seed": m.get("seed"),
+                "epochs": m.get("epochs"),
+                "alpha": m.get("alpha"),
+                "input_size": m.get("input_size"),
+                "imagenet": m.get("imagenet"),
+            },
+            "counts": m.get("split_counts", {}),
+            "imagenet_seeded_layers": bool(m.get("imagenet")),
+            "split_rule": "bucket = int(sha256(file bytes)[:8], 16) % 100; <75 train, 75-84 val, >=85 test",
+        }
     else:
         return {"data": {"dataset": "unknown", "license": "unknown"}}
     c = s.get("config", {})
@@ -190,10 +228,17 @@ def training_info(model_path: Path) -> dict[str, Any]:
     from conversion.data import source_name
 
     names = [source_name(Path(p)) if Path(p).exists() else Path(p).name for p in paths]
-    data = {"dataset": ", ".join(names) or "unknown", "sources": names, "counts": s.get("counts", {}),
-            "split_rule": s.get("split_rule"), "seed": c.get("seed"), "epochs": c.get("epochs"),
-            "imagenet_init": bool(s.get("imagenet_seeded_layers")) or bool(s.get("init_from")),
-            "init_from": s.get("init_from"), "seeded_from": c.get("imagenet")}
+    data = {
+        "dataset": ", ".join(names) or "unknown",
+        "sources": names,
+        "counts": s.get("counts", {}),
+        "split_rule": s.get("split_rule"),
+        "seed": c.get("seed"),
+        "epochs": c.get("epochs"),
+        "imagenet_init": bool(s.get("imagenet_seeded_layers")) or bool(s.get("init_from")),
+        "init_from": s.get("init_from"),
+        "seeded_from": c.get("imagenet"),
+    }
     licences = [KNOWN_LICENCES[n.lower()] for n in names if n.lower() in KNOWN_LICENCES]
     if licences:
         data["license"] = "; ".join(licences) + ". Commercial deployments must retrain on data they hold rights to"
@@ -229,9 +274,18 @@ def quantize(cfg: QuantizeConfig) -> Path:
         fitted = fit_temperatures(cfg, cfg.out)
         for h, v in fitted.items():
             raw["heads"][h]["temperature"] = v["temperature"]
-        raw["calibration"] = {"method": "temperature scaling, validation NLL", "split": cfg.temperature_split,
-                              "heads": fitted}
+        raw["calibration"] = {
+            "method": "temperature scaling, validation NLL",
+            "split": cfg.temperature_split,
+            "heads": fitted,
+        }
         side = write_metadata(cfg.out, raw)
-    log.info("wrote %s (%.2f MB, %s) and %s in %.0fs", cfg.out, len(blob) / 1e6, cfg.quantization, side.name,
-             time.monotonic() - t0)
+    log.info(
+        "wrote %s (%.2f MB, %s) and %s in %.0fs",
+        cfg.out,
+        len(blob) / 1e6,
+        cfg.quantization,
+        side.name,
+        time.monotonic() - t0,
+    )
     return cfg.out

@@ -21,8 +21,10 @@ def _num(v: float | None, fmt: str = ".2f") -> str:
 
 
 def _head_rows(name: str, m: dict[str, Any]) -> str:
-    return (f"| {name} | {m.get('n', '')} | {_pct(m.get('gender_acc'))} | {_pct(m.get('race_acc'))} | "
-            f"{_pct(m.get('age_acc'))} | {_pct(m.get('age_one_off'))} | {_num(m.get('age_mae'))} |")
+    return (
+        f"| {name} | {m.get('n', '')} | {_pct(m.get('gender_acc'))} | {_pct(m.get('race_acc'))} | "
+        f"{_pct(m.get('age_acc'))} | {_pct(m.get('age_one_off'))} | {_num(m.get('age_mae'))} |"
+    )
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -41,24 +43,41 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     for h in _HEADS:
         if q.get(f"{h}_acc") is not None:
-            lines.append(f"| {h} accuracy | {_pct(f.get(h + '_acc'))} | {_pct(q.get(h + '_acc'))} | "
-                         f"{r['drop_points'].get(h, 0):.2f} | {_pct(r['agreement'].get(h))} |")
+            lines.append(
+                f"| {h} accuracy | {_pct(f.get(h + '_acc'))} | {_pct(q.get(h + '_acc'))} | "
+                f"{r['drop_points'].get(h, 0):.2f} | {_pct(r['agreement'].get(h))} |"
+            )
     if q.get("age_one_off") is not None:
         lines.append(f"| age group one-off | {_pct(f.get('age_one_off'))} | {_pct(q.get('age_one_off'))} | | |")
     if q.get("age_mae") is not None:
-        lines.append(f"| age MAE (years) | {_num(f.get('age_mae'))} | {_num(q.get('age_mae'))} | | "
-                     f"mean abs diff {r['agreement'].get('age_years_mean_abs_diff', 0):.2f} y |")
+        lines.append(
+            f"| age MAE (years) | {_num(f.get('age_mae'))} | {_num(q.get('age_mae'))} | | "
+            f"mean abs diff {r['agreement'].get('age_years_mean_abs_diff', 0):.2f} y |"
+        )
     if q.get("gender_race_gap") is not None:
-        lines.append(f"| gender gap best−worst race | {f['gender_race_gap'] * 100:.2f} pts | {q['gender_race_gap'] * 100:.2f} pts | | |")
+        lines.append(
+            f"| gender gap best−worst race | {f['gender_race_gap'] * 100:.2f} pts | {q['gender_race_gap'] * 100:.2f} pts | | |"
+        )
     ps = r.get("per_source")
     if ps:
-        lines += ["", "**Per source** (n, gender, race, age group exact, one-off, MAE)", "",
-                  "| source / crop | n | gender | race | age exact | age one-off | MAE (y) |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "**Per source** (n, gender, race, age group exact, one-off, MAE)",
+            "",
+            "| source / crop | n | gender | race | age exact | age one-off | MAE (y) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for src in ps["quant"]:
             lines.append(_head_rows(f"{src}: int8, detector box", ps["quant"][src]))
             lines.append(_head_rows(f"{src}: float, detector box", ps["float"][src]))
             lines.append(_head_rows(f"{src}: int8, dataset crop", ps["quant_dataset_crop"][src]))
-    lines += ["", "**Gender accuracy by race group** (all sources)", "", "| race | n | float | quantized |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "**Gender accuracy by race group** (all sources)",
+        "",
+        "| race | n | float | quantized |",
+        "|---|---|---|---|",
+    ]
     for race, v in q.get("gender_acc_by_race", {}).items():
         fv = f.get("gender_acc_by_race", {}).get(race, {}).get("acc")
         lines.append(f"| {race} | {v['n']} | {_pct(fv)} | {_pct(v['acc'])} |")
@@ -66,34 +85,64 @@ def markdown(r: dict[str, Any]) -> str:
         for src, m in ps["quant"].items():
             by = m.get("gender_acc_by_age", {})
             if by:
-                lines += ["", f"**Gender accuracy by age group, {src}** (int8)", "",
-                          "| " + " | ".join(by) + " |", "|" + "---|" * len(by),
-                          "| " + " | ".join(f"{_pct(v['acc'])} (n={v['n']})" for v in by.values()) + " |"]
+                lines += [
+                    "",
+                    f"**Gender accuracy by age group, {src}** (int8)",
+                    "",
+                    "| " + " | ".join(by) + " |",
+                    "|" + "---|" * len(by),
+                    "| " + " | ".join(f"{_pct(v['acc'])} (n={v['n']})" for v in by.values()) + " |",
+                ]
     if r.get("framing"):
-        lines += ["", "**Framing sweep** (int8; margin per side, box shift in box widths/heights)", "",
-                  "| margin | dx | dy | gender | race | age exact | MAE (y) |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "**Framing sweep** (int8; margin per side, box shift in box widths/heights)",
+            "",
+            "| margin | dx | dy | gender | race | age exact | MAE (y) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for row in r["framing"]:
-            lines.append(f"| {row['margin']:+.2f} | {row['dx']:+.2f} | {row['dy']:+.2f} | {_pct(row.get('gender_acc'))} | "
-                         f"{_pct(row.get('race_acc'))} | {_pct(row.get('age_acc'))} | {_num(row.get('age_mae'))} |")
+            lines.append(
+                f"| {row['margin']:+.2f} | {row['dx']:+.2f} | {row['dy']:+.2f} | {_pct(row.get('gender_acc'))} | "
+                f"{_pct(row.get('race_acc'))} | {_pct(row.get('age_acc'))} | {_num(row.get('age_mae'))} |"
+            )
     cal = r.get("calibration")
     if cal:
-        lines += ["", "**Calibration** (int8, expected calibration error, 10 bins)", "",
-                  "| head | temperature | ECE raw | ECE calibrated |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "**Calibration** (int8, expected calibration error, 10 bins)",
+            "",
+            "| head | temperature | ECE raw | ECE calibrated |",
+            "|---|---|---|---|",
+        ]
         for h, v in cal.items():
-            lines.append(f"| {h} | {v['temperature']:.3f} | {_num(v['raw']['ece'], '.4f')} | "
-                         f"{_num(v['calibrated']['ece'], '.4f')} |")
+            lines.append(
+                f"| {h} | {v['temperature']:.3f} | {_num(v['raw']['ece'], '.4f')} | "
+                f"{_num(v['calibrated']['ece'], '.4f')} |"
+            )
     if r.get("dex"):
         d = r["dex"]
-        lines += ["", f"**Age in years, regression head vs DEX expectation**: int8 MAE {_num(d['regression_mae'])} vs "
-                  f"{_num(d['dex_mae'])} y; float {_num(d['float_regression_mae'])} vs {_num(d['float_dex_mae'])} y."]
+        lines += [
+            "",
+            f"**Age in years, regression head vs DEX expectation**: int8 MAE {_num(d['regression_mae'])} vs "
+            f"{_num(d['dex_mae'])} y; float {_num(d['float_regression_mae'])} vs {_num(d['float_dex_mae'])} y.",
+        ]
     if r.get("flip"):
         fl = r["flip"]
-        lines += ["", "**Test-time flip** (int8, plain → flip): " + ", ".join(
-            f"{k} {_num(v['plain'], '.4f')} → {_num(v['flip'], '.4f')}" for k, v in fl.items()) + "."]
+        lines += [
+            "",
+            "**Test-time flip** (int8, plain → flip): "
+            + ", ".join(f"{k} {_num(v['plain'], '.4f')} → {_num(v['flip'], '.4f')}" for k, v in fl.items())
+            + ".",
+        ]
     sz, lat = r["size_bytes"], r["latency_ms_median_1thread"]
-    lines += ["", f"Size: float {sz['float'] / 1e6:.2f} MB, quantized {sz['quant'] / 1e6:.2f} MB. "
-              f"Latency per face ({r['runtime']}, 1 thread, median): quantized "
-              f"{lat['quant']:.3f} ms" + (f", float {lat['float']:.3f} ms" if lat.get("float") else "") + ".", ""]
+    lines += [
+        "",
+        f"Size: float {sz['float'] / 1e6:.2f} MB, quantized {sz['quant'] / 1e6:.2f} MB. "
+        f"Latency per face ({r['runtime']}, 1 thread, median): quantized "
+        f"{lat['quant']:.3f} ms" + (f", float {lat['float']:.3f} ms" if lat.get("float") else "") + ".",
+        "",
+    ]
     if r.get("skipped"):
         lines.append("Skipped inputs: " + ", ".join(f"{n} {k}" for k, n in r["skipped"].items()) + ".")
     return "\n".join(lines) + "\n"
@@ -128,11 +177,15 @@ def extra_plots(r: dict[str, Any], out: Path) -> list[Path]:
     cal = r.get("calibration", {})
     if cal:
         fig, axes = plt.subplots(1, len(cal), figsize=(3.3 * len(cal), 3.3))
-        for ax, (h, v) in zip(axes if len(cal) > 1 else [axes], cal.items()):
+        for ax, (h, v) in zip(axes if len(cal) > 1 else [axes], cal.items(), strict=False):
             for which, style in (("raw", "o--"), ("calibrated", "s-")):
                 b = v[which]["bins"]
-                ax.plot([x["confidence"] for x in b], [x["accuracy"] for x in b], style,
-                        label=f"{which} (ECE {v[which]['ece']:.3f})")
+                ax.plot(
+                    [x["confidence"] for x in b],
+                    [x["accuracy"] for x in b],
+                    style,
+                    label=f"{which} (ECE {v[which]['ece']:.3f})",
+                )
             ax.plot([0, 1], [0, 1], color="grey", lw=1)
             ax.set_title(f"{h} (T = {v['temperature']:.2f})", fontsize=9)
             ax.set_xlabel("confidence")
@@ -158,7 +211,7 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
         if f"{h}_confusion" not in r["quant"]:
             continue
         fig, axes = plt.subplots(1, 2, figsize=(4 + len(labels) * 1.2, 2.5 + len(labels) * 0.5))
-        for ax, which in zip(axes, ("float", "quant")):
+        for ax, which in zip(axes, ("float", "quant"), strict=False):
             cm = np.array(r[which][f"{h}_confusion"], float)
             norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
             ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
@@ -166,8 +219,15 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
             ax.set_yticks(range(len(labels)), labels, fontsize=8)
             for i in range(len(labels)):
                 for j in range(len(labels)):
-                    ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if norm[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        int(cm[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
             ax.set_title(f"{h} — {which} ({r[which][h + '_acc'] * 100:.1f}%)", fontsize=9)
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")

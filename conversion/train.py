@@ -6,13 +6,12 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from collections import Counter
 
 from conversion.augment import AugmentSpec, augment_batch
 from conversion.crops import CONTEXT, build_arrays, chip_size
@@ -61,17 +60,43 @@ def load_training_arrays(cfg: TrainConfig) -> Arrays:
         z = np.load(cache, allow_pickle=False)
         log.info("loaded %d face chips from cache %s", len(z["age"]), cache)
         skipped = Counter(dict(json.loads(str(z["skipped"]))))
-        return Arrays(z["images"], z["age"], z["age_group"], z["gender"], z["race"], z["split"], list(z["paths"]),
-                      skipped, z["source"], z["detected"])
+        return Arrays(
+            z["images"],
+            z["age"],
+            z["age_group"],
+            z["gender"],
+            z["race"],
+            z["split"],
+            list(z["paths"]),
+            skipped,
+            z["source"],
+            z["detected"],
+        )
     t0 = time.monotonic()
     arr, counts = build_arrays(ds, cfg.input_size, cfg.crop_margin, cfg.cache_dir, cfg.workers, cfg.context)
-    log.info("cut %d face chips at %dpx in %.0fs; detector: %s; %s", len(arr), size, time.monotonic() - t0,
-             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), _skipped_line(arr))
+    log.info(
+        "cut %d face chips at %dpx in %.0fs; detector: %s; %s",
+        len(arr),
+        size,
+        time.monotonic() - t0,
+        ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        _skipped_line(arr),
+    )
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, images=arr.images, age=arr.age, age_group=arr.age_group, gender=arr.gender, race=arr.race,
-                 split=arr.split, paths=np.array(arr.paths), skipped=json.dumps(dict(arr.skipped)),
-                 source=arr.source, detected=arr.detected)
+        np.savez(
+            cache,
+            images=arr.images,
+            age=arr.age,
+            age_group=arr.age_group,
+            gender=arr.gender,
+            race=arr.race,
+            split=arr.split,
+            paths=np.array(arr.paths),
+            skipped=json.dumps(dict(arr.skipped)),
+            source=arr.source,
+            detected=arr.detected,
+        )
     return arr
 
 
@@ -100,12 +125,18 @@ def source_weights(arr: Arrays, power: float) -> dict[str, float]:
     src = arr.source if arr.source is not None else np.full(len(arr), "data")
     names, counts = np.unique(src, return_counts=True)
     w = counts.astype(np.float64) ** power
-    return {str(n): float(v) for n, v in zip(names, w / w.sum())}
+    return {str(n): float(v) for n, v in zip(names, w / w.sum(), strict=False)}
 
 
 def _labels(arr: Arrays) -> dict[str, np.ndarray]:
-    return {"age": arr.age_group, "age_years": arr.age, "gender": arr.gender, "race": arr.race,
-            "age_bins": arr.age, "age_years_dex": arr.age}
+    return {
+        "age": arr.age_group,
+        "age_years": arr.age,
+        "gender": arr.gender,
+        "race": arr.race,
+        "age_bins": arr.age,
+        "age_years_dex": arr.age,
+    }
 
 
 def make_dataset(arr: Arrays, cfg: TrainConfig, train: bool) -> Any:
@@ -121,9 +152,12 @@ def make_dataset(arr: Arrays, cfg: TrainConfig, train: bool) -> Any:
     src = arr.source if arr.source is not None else np.full(len(arr), "data")
     if train:
         weights = source_weights(arr, cfg.source_power)
-        parts = [tf.data.Dataset.from_tensor_slices(np.flatnonzero(src == name).astype(np.int64))
-                 .shuffle(int((src == name).sum()), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
-                 for name in weights]
+        parts = [
+            tf.data.Dataset.from_tensor_slices(np.flatnonzero(src == name).astype(np.int64))
+            .shuffle(int((src == name).sum()), seed=cfg.seed, reshuffle_each_iteration=True)
+            .repeat()
+            for name in weights
+        ]
         idx = tf.data.Dataset.sample_from_datasets(parts, list(weights.values()), seed=cfg.seed)
         idx = idx.batch(cfg.batch_size, drop_remainder=True)
     else:
@@ -140,7 +174,7 @@ def make_dataset(arr: Arrays, cfg: TrainConfig, train: bool) -> Any:
         out[0].set_shape([None, chip, chip, 3])
         for t in out[1:]:
             t.set_shape([None])
-        return out[0], dict(zip(names, out[1:]))
+        return out[0], dict(zip(names, out[1:], strict=False))
 
     ds = idx.map(fetch, num_parallel_calls=2)
     ds = ds.map(lambda x, y: (augment_batch(x, cfg.input_size, spec, train), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -170,8 +204,12 @@ def compile_model(model: Any, arr: Arrays, cfg: TrainConfig, steps_per_epoch: in
         "age_years": masked_l1_years(),
     }
     weights = {"age": 1.0, "gender": 1.0, "race": 1.0, "age_years": 0.5}
-    metrics: dict[str, Any] = {"age": [masked_accuracy("acc")], "gender": [masked_accuracy("acc")],
-                               "race": [masked_accuracy("acc")], "age_years": [masked_mae("mae")]}
+    metrics: dict[str, Any] = {
+        "age": [masked_accuracy("acc")],
+        "gender": [masked_accuracy("acc")],
+        "race": [masked_accuracy("acc")],
+        "age_years": [masked_mae("mae")],
+    }
     if cfg.dex:
         losses.update({"age_bins": dex_soft_ce(AGE_BINS), "age_years_dex": masked_l1_years()})
         weights.update({"age_bins": 0.25, "age_years_dex": 0.1})
@@ -179,8 +217,11 @@ def compile_model(model: Any, arr: Arrays, cfg: TrainConfig, steps_per_epoch: in
     total = steps_per_epoch * cfg.epochs
     warmup = min(steps_per_epoch, total // 10)
     sched = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=cfg.lr * 0.05, decay_steps=max(total - warmup, 1), alpha=0.01,
-        warmup_target=cfg.lr, warmup_steps=warmup,
+        initial_learning_rate=cfg.lr * 0.05,
+        decay_steps=max(total - warmup, 1),
+        alpha=0.01,
+        warmup_target=cfg.lr,
+        warmup_steps=warmup,
     )
     model.compile(
         jit_compile=False,  # XLA on CPU made MobileNetV2 training ~9x slower here (8.0 vs 0.9 s/step)
@@ -201,8 +242,9 @@ def seed_from_imagenet(model: Any, arr: Arrays, cfg: TrainConfig) -> dict[str, A
     train = arr.subset("train")
     rng = np.random.default_rng(cfg.seed)
     pick = rng.choice(len(train), size=min(512, len(train)), replace=False)
-    calib = next(iter(make_dataset(train.take(pick), TrainConfig(**{**asdict(cfg), "batch_size": len(pick)}),
-                                   train=False)))[0]
+    calib = next(
+        iter(make_dataset(train.take(pick), TrainConfig(**{**asdict(cfg), "batch_size": len(pick)}), train=False))
+    )[0]
     return seed_backbone(backbone_of(model), cfg.imagenet, np.asarray(calib))
 
 
@@ -213,13 +255,16 @@ def write_run_meta(cfg: TrainConfig, arr: Arrays, counts: dict[str, Any]) -> Non
     """What quantize must reproduce (the crop rule) and what the card must state (the data), next to the model."""
     meta = {
         "crop": {"margin": cfg.crop_margin, "square": True, "alignment": "none", "context": cfg.context},
-        "input_size": cfg.input_size, "alpha": cfg.alpha,
+        "input_size": cfg.input_size,
+        "alpha": cfg.alpha,
         "data": [str(p) for p in cfg.data],
         "sources": sorted(set(arr.source.tolist())) if arr.source is not None else [],
         "train_counts": counts,
         "split_counts": {k: int((arr.split == k).sum()) for k in ("train", "val", "test")},
         "detector_boxes": {"found": int(arr.detected.sum()) if arr.detected is not None else None, "total": len(arr)},
-        "seed": cfg.seed, "epochs": cfg.epochs, "dex": cfg.dex,
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "dex": cfg.dex,
         "imagenet": str(cfg.imagenet) if cfg.imagenet else None,
     }
     (cfg.out / RUN_META).write_text(json.dumps(meta, indent=2) + "\n")
@@ -238,12 +283,18 @@ def train(cfg: TrainConfig) -> Path:
     tr, va = arr.subset("train"), arr.subset("val")
     if len(tr) < cfg.batch_size or len(va) == 0:
         raise DataError(f"too few images to train: {len(tr)} train / {len(va)} validation (batch {cfg.batch_size})")
-    log.info("split: %d train, %d val, %d test (test is never read here); %s",
-             len(tr), len(va), int((arr.split == "test").sum()), _skipped_line(arr))
+    log.info(
+        "split: %d train, %d val, %d test (test is never read here); %s",
+        len(tr),
+        len(va),
+        int((arr.split == "test").sum()),
+        _skipped_line(arr),
+    )
     counts = group_counts(tr)
     for name, c in counts.items():
-        log.info("train %s: %d images; age %s; gender %s; race %s", name, c["total"]["n"],
-                 c["age"], c["gender"], c["race"])
+        log.info(
+            "train %s: %d images; age %s; gender %s; race %s", name, c["total"]["n"], c["age"], c["gender"], c["race"]
+        )
     log.info("sources drawn with weights %s", {k: round(v, 3) for k, v in source_weights(tr, cfg.source_power).items()})
     write_run_meta(cfg, arr, counts)
     model = build_model(cfg.alpha, cfg.input_size, dex=cfg.dex)
@@ -265,11 +316,20 @@ def train(cfg: TrainConfig) -> Path:
         EpochSummary(cfg.epochs),
     ]
     t0 = time.monotonic()
-    model.fit(make_dataset(tr, cfg, True), validation_data=make_dataset(va, cfg, False), epochs=cfg.epochs,
-              steps_per_epoch=steps, callbacks=callbacks, verbose=2, shuffle=False)  # shuffled in tf.data
+    model.fit(
+        make_dataset(tr, cfg, True),
+        validation_data=make_dataset(va, cfg, False),
+        epochs=cfg.epochs,
+        steps_per_epoch=steps,
+        callbacks=callbacks,
+        verbose=2,
+        shuffle=False,
+    )  # shuffled in tf.data
     summary = {
-        "config": {k: str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v
-                   for k, v in asdict(cfg).items()},
+        "config": {
+            k: str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v
+            for k, v in asdict(cfg).items()
+        },
         "imagenet_seeded_layers": seeded,
         "init_from": str(cfg.init_from) if cfg.init_from else None,
         "counts": {"train": len(tr), "val": len(va), "test": int((arr.split == "test").sum())},

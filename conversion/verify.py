@@ -82,8 +82,11 @@ class Predictor:
 
 def head_metrics(pred: dict[str, np.ndarray], samples: list[Sample]) -> dict[str, Any]:
     m: dict[str, Any] = {}
-    truth = {"age": np.array([s.age_group for s in samples]), "gender": np.array([s.gender for s in samples]),
-             "race": np.array([s.race for s in samples])}
+    truth = {
+        "age": np.array([s.age_group for s in samples]),
+        "gender": np.array([s.gender for s in samples]),
+        "race": np.array([s.race for s in samples]),
+    }
     for head, labels in CLASS_HEADS.items():
         if head not in pred:
             continue
@@ -106,8 +109,10 @@ def head_metrics(pred: dict[str, np.ndarray], samples: list[Sample]) -> dict[str
         for r, name in enumerate(RACES):
             sel = (truth["race"] == r) & (truth["gender"] != MISSING)
             if sel.any():
-                per_race[name] = {"n": int(sel.sum()),
-                                  "acc": float((pred["gender"].argmax(-1)[sel] == truth["gender"][sel]).mean())}
+                per_race[name] = {
+                    "n": int(sel.sum()),
+                    "acc": float((pred["gender"].argmax(-1)[sel] == truth["gender"][sel]).mean()),
+                }
         m["gender_acc_by_race"] = per_race
         accs = [v["acc"] for v in per_race.values() if v["n"] >= 30]
         m["gender_race_gap"] = float(max(accs) - min(accs)) if accs else None
@@ -115,8 +120,10 @@ def head_metrics(pred: dict[str, np.ndarray], samples: list[Sample]) -> dict[str
         for g, name in enumerate(AGE_GROUPS):
             sel = (truth["age"] == g) & (truth["gender"] != MISSING)
             if sel.any():
-                per_age[name] = {"n": int(sel.sum()),
-                                 "acc": float((pred["gender"].argmax(-1)[sel] == truth["gender"][sel]).mean())}
+                per_age[name] = {
+                    "n": int(sel.sum()),
+                    "acc": float((pred["gender"].argmax(-1)[sel] == truth["gender"][sel]).mean()),
+                }
         m["gender_acc_by_age"] = per_age
     m["n"] = len(samples)
     return m
@@ -133,8 +140,9 @@ MARGINS = (-0.15, -0.10, -0.05, 0.0, 0.05, 0.10, 0.15, 0.20)
 SHIFTS = ((-0.1, 0.0), (0.1, 0.0), (0.0, -0.1), (0.0, 0.1))
 
 
-def calibration_report(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray],
-                       temps: dict[str, float]) -> dict[str, Any]:
+def calibration_report(
+    pred: dict[str, np.ndarray], truth: dict[str, np.ndarray], temps: dict[str, float]
+) -> dict[str, Any]:
     """ECE and reliability bins per head, with the raw softmax and with the metadata's temperature."""
     from conversion.calibration import apply_temperature, reliability
 
@@ -142,15 +150,20 @@ def calibration_report(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray]
     for h in CLASS_HEADS:
         if h in pred:
             t = temps.get(h, 1.0)
-            out[h] = {"temperature": t, "raw": reliability(pred[h], truth[h]),
-                      "calibrated": reliability(apply_temperature(pred[h], t), truth[h])}
+            out[h] = {
+                "temperature": t,
+                "raw": reliability(pred[h], truth[h]),
+                "calibrated": reliability(apply_temperature(pred[h], t), truth[h]),
+            }
     return out
 
 
 def by_source(pred: dict[str, np.ndarray], ev: Any) -> dict[str, Any]:
     src = ev.sources
-    return {name: head_metrics({h: v[src == name] for h, v in pred.items()}, ev.take(np.flatnonzero(src == name)).samples)
-            for name in sorted(set(src.tolist()))}
+    return {
+        name: head_metrics({h: v[src == name] for h, v in pred.items()}, ev.take(np.flatnonzero(src == name)).samples)
+        for name in sorted(set(src.tolist()))
+    }
 
 
 def framing_sweep(qt: Predictor, ev: Any, pre: Any, margin: float) -> list[dict[str, Any]]:
@@ -161,7 +174,14 @@ def framing_sweep(qt: Predictor, ev: Any, pre: Any, margin: float) -> list[dict[
     for m in MARGINS:
         rows.append({"margin": m, "dx": 0.0, "dy": 0.0, **_accs(qt.predict(device_inputs(ev, pre, m)), ev)})
     for dx, dy in SHIFTS:
-        rows.append({"margin": margin, "dx": dx, "dy": dy, **_accs(qt.predict(device_inputs(ev, pre, margin, dx=dx, dy=dy)), ev)})
+        rows.append(
+            {
+                "margin": margin,
+                "dx": dx,
+                "dy": dy,
+                **_accs(qt.predict(device_inputs(ev, pre, margin, dx=dx, dy=dy)), ev),
+            }
+        )
     return rows
 
 
@@ -202,27 +222,46 @@ def verify(cfg: VerifyConfig) -> dict[str, Any]:
     xs = device_inputs(ev, meta.preprocess, meta.crop.margin)
     pf, pq = fl.predict(xs), qt.predict(xs)
     mf, mq = head_metrics(pf, ev.samples), head_metrics(pq, ev.samples)
-    drops = {h: round((mf[f"{h}_acc"] - mq[f"{h}_acc"]) * 100, 3) for h in CLASS_HEADS
-             if mq.get(f"{h}_acc") is not None and mf.get(f"{h}_acc") is not None}
+    drops = {
+        h: round((mf[f"{h}_acc"] - mq[f"{h}_acc"]) * 100, 3)
+        for h in CLASS_HEADS
+        if mq.get(f"{h}_acc") is not None and mf.get(f"{h}_acc") is not None
+    }
     pd = qt.predict(device_inputs(ev, meta.preprocess, meta.crop.margin, dataset_crop=True))
     report: dict[str, Any] = {
-        "float_model": str(cfg.float_model), "quant_model": str(cfg.quant_model),
-        "data": [str(p) for p in cfg.data], "split": cfg.split, "n_images": len(ev), "skipped": dict(ev.skipped),
-        "detector_found": int(ev.detected.sum()), "crop_margin": meta.crop.margin,
-        "quantization": meta.quantization, "model_version": meta.version, "model_sha256": meta.sha256,
-        "float": mf, "quant": mq, "agreement": agreement(pf, pq), "drop_points": drops,
+        "float_model": str(cfg.float_model),
+        "quant_model": str(cfg.quant_model),
+        "data": [str(p) for p in cfg.data],
+        "split": cfg.split,
+        "n_images": len(ev),
+        "skipped": dict(ev.skipped),
+        "detector_found": int(ev.detected.sum()),
+        "crop_margin": meta.crop.margin,
+        "quantization": meta.quantization,
+        "model_version": meta.version,
+        "model_sha256": meta.sha256,
+        "float": mf,
+        "quant": mq,
+        "agreement": agreement(pf, pq),
+        "drop_points": drops,
         "per_source": {"float": by_source(pf, ev), "quant": by_source(pq, ev), "quant_dataset_crop": by_source(pd, ev)},
         "quant_dataset_crop": head_metrics(pd, ev.samples),
         "calibration": calibration_report(pq, ev.truth(), meta.temperature),
         "size_bytes": {"float": Path(cfg.float_model).stat().st_size, "quant": Path(cfg.quant_model).stat().st_size},
-        "latency_ms_median_1thread": {"float": fl.latency_ms(xs[0], cfg.latency_runs),
-                                      "quant": qt.latency_ms(xs[0], cfg.latency_runs)},
+        "latency_ms_median_1thread": {
+            "float": fl.latency_ms(xs[0], cfg.latency_runs),
+            "quant": qt.latency_ms(xs[0], cfg.latency_runs),
+        },
         "runtime": __import__("edge_agent.runtime", fromlist=["runtime_version"]).runtime_version(),
         "max_drop_points": cfg.max_drop,
     }
     if "age_years_dex" in pq:
-        report["dex"] = {"regression_mae": mq.get("age_mae"), "dex_mae": dex_mae(pq, ev.samples),
-                         "float_regression_mae": mf.get("age_mae"), "float_dex_mae": dex_mae(pf, ev.samples)}
+        report["dex"] = {
+            "regression_mae": mq.get("age_mae"),
+            "dex_mae": dex_mae(pq, ev.samples),
+            "float_regression_mae": mf.get("age_mae"),
+            "float_dex_mae": dex_mae(pf, ev.samples),
+        }
     if cfg.sweep:
         report["framing"] = framing_sweep(qt, ev, meta.preprocess, meta.crop.margin)
         report["flip"] = flip_gain(qt, xs, ev, pq)
@@ -237,4 +276,8 @@ def verify(cfg: VerifyConfig) -> dict[str, Any]:
 def dex_mae(pred: dict[str, np.ndarray], samples: list[Sample]) -> float | None:
     ya = np.array([s.age for s in samples], np.float64)
     ok = ya >= 0
-    return float(np.abs(pred["age_years_dex"].reshape(-1)[ok] - ya[ok]).mean()) if ok.any() and "age_years_dex" in pred else None
+    return (
+        float(np.abs(pred["age_years_dex"].reshape(-1)[ok] - ya[ok]).mean())
+        if ok.any() and "age_years_dex" in pred
+        else None
+    )

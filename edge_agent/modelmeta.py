@@ -121,7 +121,9 @@ def parse_metadata(raw: dict[str, Any], where: str = "") -> ModelMetadata:
     for head in labels:
         t = heads_raw[head].get("temperature", 1.0)
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.05 <= float(t) <= 20.0:
-            raise MetadataError(f"model metadata {where}: heads.{head}.temperature must be a number in 0.05-20, got {t!r}")
+            raise MetadataError(
+                f"model metadata {where}: heads.{head}.temperature must be a number in 0.05-20, got {t!r}"
+            )
         temps[head] = float(t)
     flip = raw.get("inference", {}).get("flip", False)
     if not isinstance(flip, bool):

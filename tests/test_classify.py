@@ -110,8 +110,11 @@ def test_held_out_faces_found_by_the_detector_are_classified_accurately(utkface_
     clf = AttributeClassifier(None)
     rng = np.random.default_rng(7)
     samples = read_utkface_dir(utkface_dir).samples
-    test = [s for s in (samples[i] for i in rng.choice(len(samples), 1200, replace=False))
-            if split_of(content_sha256(s.path)) == "test"][:120]
+    test = [
+        s
+        for s in (samples[i] for i in rng.choice(len(samples), 1200, replace=False))
+        if split_of(content_sha256(s.path)) == "test"
+    ][:120]
     g = r = n = 0
     err = 0.0
     for s in test:

@@ -50,7 +50,17 @@ def test_malformed_utkface_names_are_reasons_not_crashes(name: str) -> None:
 
 def test_age_group_boundaries_follow_fairface_bins() -> None:
     assert [AGE_GROUPS[age_group_index(a)] for a in (0, 2, 3, 9, 10, 19, 20, 69, 70, 116)] == [
-        "0-2", "0-2", "3-9", "3-9", "10-19", "10-19", "20-29", "60-69", "70+", "70+"]
+        "0-2",
+        "0-2",
+        "3-9",
+        "3-9",
+        "10-19",
+        "10-19",
+        "20-29",
+        "60-69",
+        "70+",
+        "70+",
+    ]
 
 
 def _jpeg(path: Path, seed: int) -> Path:
@@ -97,7 +107,10 @@ def test_csv_manifest_reads_years_groups_and_fairface_labels(tmp_path: Path) -> 
     )
     ds = read_manifest(tmp_path / "m.csv")
     assert [(s.age, AGE_GROUPS[s.age_group] if s.age_group >= 0 else None, s.gender, s.race) for s in ds.samples] == [
-        (34.0, "30-39", 1, 0), (MISSING, "20-29", 0, 2), (MISSING, None, 1, 4)]
+        (34.0, "30-39", 1, 0),
+        (MISSING, "20-29", 0, 2),
+        (MISSING, None, 1, 4),
+    ]
     assert ds.skipped["missing file"] == 1
     assert sum(ds.skipped.values()) == 2
 

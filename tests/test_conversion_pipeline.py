@@ -30,7 +30,11 @@ def _face_chips(root: Path, n: int = 24) -> Path:
     rng = np.random.default_rng(0)
     i = 0
     while len(list(root.iterdir())) < n or not _has_every_split(root):
-        x0, y0, side = 160 + int(rng.integers(-12, 12)), 20 + int(rng.integers(-12, 12)), 200 + int(rng.integers(-20, 20))
+        x0, y0, side = (
+            160 + int(rng.integers(-12, 12)),
+            20 + int(rng.integers(-12, 12)),
+            200 + int(rng.integers(-20, 20)),
+        )
         chip = cv2.resize(img[y0 : y0 + side, x0 : x0 + side], (200, 200))
         chip = cv2.convertScaleAbs(chip, alpha=float(rng.uniform(0.7, 1.3)), beta=float(rng.uniform(-20, 20)))
         if i % 2:
@@ -50,11 +54,27 @@ def _has_every_split(root: Path) -> bool:
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("conv")
     data = _face_chips(root / "faces")
-    cfg = TrainConfig(data=[data], out=root / "run", alpha=0.35, input_size=32, epochs=1, batch_size=4, lr=1e-3,
-                      cache_dir=root / "cache")
+    cfg = TrainConfig(
+        data=[data],
+        out=root / "run",
+        alpha=0.35,
+        input_size=32,
+        epochs=1,
+        batch_size=4,
+        lr=1e-3,
+        cache_dir=root / "cache",
+    )
     keras_path = train(cfg)
-    tfl = quantize(QuantizeConfig(model=keras_path, out=root / "attr_int8.tflite", calibration=[data], split="all", temperature_split="all",
-                                  samples=12))
+    tfl = quantize(
+        QuantizeConfig(
+            model=keras_path,
+            out=root / "attr_int8.tflite",
+            calibration=[data],
+            split="all",
+            temperature_split="all",
+            samples=12,
+        )
+    )
     return {"data": data, "keras": keras_path, "tflite": tfl, "root": root}
 
 
@@ -87,12 +107,28 @@ def test_heads_are_read_by_signature_name_with_tensor_quantization(tiny_run: dic
 
 
 def test_tiny_verify_writes_json_markdown_and_plots(tiny_run: dict[str, Path], tmp_path: Path) -> None:
-    rep = verify(VerifyConfig(float_model=tiny_run["keras"], quant_model=tiny_run["tflite"], data=[tiny_run["data"]],
-                              report=tmp_path / "rep", split="all", latency_runs=5, max_drop=100))
+    rep = verify(
+        VerifyConfig(
+            float_model=tiny_run["keras"],
+            quant_model=tiny_run["tflite"],
+            data=[tiny_run["data"]],
+            report=tmp_path / "rep",
+            split="all",
+            latency_runs=5,
+            max_drop=100,
+        )
+    )
     assert rep["n_images"] >= 12 and rep["passed"] is True
     assert 0 <= rep["agreement"]["gender"] <= 1
-    for name in ("report.json", "summary.md", "confusion_age.png", "confusion_race.png", "gender_by_race.png",
-                 "framing_sweep.png", "reliability.png"):
+    for name in (
+        "report.json",
+        "summary.md",
+        "confusion_age.png",
+        "confusion_race.png",
+        "gender_by_race.png",
+        "framing_sweep.png",
+        "reliability.png",
+    ):
         assert (tmp_path / "rep" / name).stat().st_size > 0
     summary = (tmp_path / "rep" / "summary.md").read_text()
     assert "gender accuracy" in summary and "Framing sweep" in summary and "Calibration" in summary
@@ -101,19 +137,39 @@ def test_tiny_verify_writes_json_markdown_and_plots(tiny_run: dict[str, Path], t
 def test_framing_sweep_covers_margins_and_box_shifts_on_a_tiny_model(tiny_run: dict[str, Path]) -> None:
     from conversion.verify import MARGINS, SHIFTS
 
-    rep = verify(VerifyConfig(float_model=tiny_run["keras"], quant_model=tiny_run["tflite"], data=[tiny_run["data"]],
-                              split="all", latency_runs=2, max_drop=100))
+    rep = verify(
+        VerifyConfig(
+            float_model=tiny_run["keras"],
+            quant_model=tiny_run["tflite"],
+            data=[tiny_run["data"]],
+            split="all",
+            latency_runs=2,
+            max_drop=100,
+        )
+    )
     rows = rep["framing"]
     assert [r["margin"] for r in rows[: len(MARGINS)]] == list(MARGINS)
-    assert [(r["dx"], r["dy"]) for r in rows[len(MARGINS):]] == list(SHIFTS)
+    assert [(r["dx"], r["dy"]) for r in rows[len(MARGINS) :]] == list(SHIFTS)
     assert all(0.0 <= r["gender_acc"] <= 1.0 for r in rows)
     assert rep["per_source"]["quant"]["faces"]["n"] == rep["n_images"]
     assert set(rep["calibration"]) == {"age", "gender", "race"}
 
 
 def test_verify_gate_fails_when_quantization_loses_too_much(tiny_run: dict[str, Path]) -> None:
-    res = CliRunner().invoke(convert_cli, ["verify", str(tiny_run["keras"]), str(tiny_run["tflite"]), "--data",
-                                           str(tiny_run["data"]), "--split", "all", "--max-drop", "-100"])
+    res = CliRunner().invoke(
+        convert_cli,
+        [
+            "verify",
+            str(tiny_run["keras"]),
+            str(tiny_run["tflite"]),
+            "--data",
+            str(tiny_run["data"]),
+            "--split",
+            "all",
+            "--max-drop",
+            "-100",
+        ],
+    )
     assert res.exit_code == 1
     assert "loses more than" in res.output
 
@@ -121,7 +177,9 @@ def test_verify_gate_fails_when_quantization_loses_too_much(tiny_run: dict[str, 
 def test_verify_rejects_a_file_that_is_not_tflite(tiny_run: dict[str, Path], tmp_path: Path) -> None:
     fake = tmp_path / "fake.tflite"
     fake.write_bytes(b"definitely not a flatbuffer" * 10)
-    res = CliRunner().invoke(convert_cli, ["verify", str(tiny_run["keras"]), str(fake), "--data", str(tiny_run["data"])])
+    res = CliRunner().invoke(
+        convert_cli, ["verify", str(tiny_run["keras"]), str(fake), "--data", str(tiny_run["data"])]
+    )
     assert res.exit_code == 2
     assert "not a TFLite model" in res.output and "Traceback" not in res.output
 
@@ -138,29 +196,38 @@ def test_quantize_refuses_a_model_without_the_expected_heads(tmp_path: Path) -> 
     import keras
 
     inp = keras.Input((32, 32, 3))
-    bad = keras.Model(inp, {"gender": keras.layers.Dense(2, activation="softmax", name="gender")(
-        keras.layers.GlobalAveragePooling2D()(inp))})
+    bad = keras.Model(
+        inp,
+        {
+            "gender": keras.layers.Dense(2, activation="softmax", name="gender")(
+                keras.layers.GlobalAveragePooling2D()(inp)
+            )
+        },
+    )
     bad.save(tmp_path / "bad.keras")
-    res = CliRunner().invoke(convert_cli, ["quantize", str(tmp_path / "bad.keras"), "--out", str(tmp_path / "b.tflite"),
-                                           "--calibration", str(tmp_path)])
+    res = CliRunner().invoke(
+        convert_cli,
+        ["quantize", str(tmp_path / "bad.keras"), "--out", str(tmp_path / "b.tflite"), "--calibration", str(tmp_path)],
+    )
     assert res.exit_code == 2
     assert "lacks the heads age, age_years, race" in res.output
 
 
 def test_quantize_and_train_report_missing_paths_in_one_line(tmp_path: Path) -> None:
-    res = CliRunner().invoke(convert_cli, ["quantize", str(tmp_path / "none.keras"), "--out", str(tmp_path / "o.tflite")])
+    res = CliRunner().invoke(
+        convert_cli, ["quantize", str(tmp_path / "none.keras"), "--out", str(tmp_path / "o.tflite")]
+    )
     assert res.exit_code == 2 and "not found" in res.output
     res = CliRunner().invoke(convert_cli, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "not found" in res.output and "Traceback" not in res.output
 
 
 def test_imagenet_seeding_reproduces_the_tflite_imagenet_predictions(shared_dir: Path) -> None:
+    import keras
     from skimage import data as skdata
 
     from conversion.imagenet_seed import seed_backbone
     from edge_agent.runtime import load_interpreter
-
-    import keras
 
     path = shared_dir / "models" / "imagenet-mobilenetv2" / "tf2_mobilenet_v2_1.0_224_ptq.tflite"
     if not path.is_file():
@@ -178,14 +245,22 @@ def test_imagenet_seeding_reproduces_the_tflite_imagenet_predictions(shared_dir:
         assert int(np.argmax(logits[i])) == int(np.argmax(ref))
 
 
-def test_interrupted_training_resumes_at_the_next_epoch(tiny_run: dict[str, Path], tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_training_resumes_at_the_next_epoch(
+    tiny_run: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import csv
 
     from conversion import progress
 
-    cfg = TrainConfig(data=[tiny_run["data"]], out=tmp_path / "run", alpha=0.35, input_size=32, epochs=2, batch_size=4,
-                      cache_dir=tiny_run["root"] / "cache")
+    cfg = TrainConfig(
+        data=[tiny_run["data"]],
+        out=tmp_path / "run",
+        alpha=0.35,
+        input_size=32,
+        epochs=2,
+        batch_size=4,
+        cache_dir=tiny_run["root"] / "cache",
+    )
     original = progress.EpochSummary.on_epoch_begin
 
     def interrupt_second_epoch(self: progress.EpochSummary, epoch: int, logs: object = None) -> None:

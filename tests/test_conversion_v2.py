@@ -52,8 +52,9 @@ def test_a_folder_and_a_csv_make_one_dataset_with_their_sources(tmp_path: Path) 
     assert by_source == {"chips", "photos"}
     assert sum(s.source == "chips" for s in ds.samples) == 4 and sum(s.source == "photos" for s in ds.samples) == 3
     assert all(s.race == MISSING for s in ds.samples if s.source == "photos")  # no race column: masked, not imputed
-    assert all(s.tight for s in ds.samples if s.source == "chips") and not any(s.tight for s in ds.samples
-                                                                                if s.source == "photos")
+    assert all(s.tight for s in ds.samples if s.source == "chips") and not any(
+        s.tight for s in ds.samples if s.source == "photos"
+    )
     assert ds.skipped["photos: missing file"] == 1
 
 
@@ -61,8 +62,13 @@ def test_masked_head_contributes_no_gradient() -> None:
     import keras
 
     inp = keras.Input((4,))
-    model = keras.Model(inp, {"race": keras.layers.Dense(5, activation="softmax", name="race")(inp),
-                              "gender": keras.layers.Dense(2, activation="softmax", name="gender")(inp)})
+    model = keras.Model(
+        inp,
+        {
+            "race": keras.layers.Dense(5, activation="softmax", name="race")(inp),
+            "gender": keras.layers.Dense(2, activation="softmax", name="gender")(inp),
+        },
+    )
     x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
     race_loss = weighted_soft_ce(np.eye(5, dtype=np.float32), np.ones(5, np.float32))
     dex_loss = dex_soft_ce(101)
@@ -119,8 +125,9 @@ def test_detector_box_cache_hits_misses_and_invalidates(tmp_path: Path) -> None:
     # A new image is a miss even with a warm cache.
     new = chips / "50_1_1_20170101009999999.jpg.chip.jpg"
     cv2.imwrite(str(new), cv2.resize(astronaut_bgr()[30:250, 160:380], (200, 200)))
-    _, counts4 = boxes_mod.detect_boxes([*items, (content_sha256(new), new, True)], tmp_path / "cache", det, det.path,
-                                        det.config_json)
+    _, counts4 = boxes_mod.detect_boxes(
+        [*items, (content_sha256(new), new, True)], tmp_path / "cache", det, det.path, det.config_json
+    )
     assert counts4["cached"] == len(items) and counts4["detected"] == 1
 
 

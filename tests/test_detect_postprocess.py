@@ -62,7 +62,7 @@ def test_decoding_a_known_regression_gives_the_known_box_and_keypoints() -> None
     raw[0, 4:] = np.arange(12, dtype=np.float32) - 6.0  # keypoint offsets from the anchor
     c = decode(raw, np.array([[64.0, 32.0]], np.float32), np.array([0.9], np.float32))
     np.testing.assert_allclose(c.boxes[0], [74 - 20, 28 - 15, 74 + 20, 28 + 15])
-    np.testing.assert_allclose(c.keypoints[0], (np.arange(12) - 6.0).reshape(6, 2) + [64.0, 32.0])
+    np.testing.assert_allclose(c.keypoints[0], (np.arange(12) - 6.0).reshape(6, 2) + np.array([64.0, 32.0]))
     assert c.scores[0] == pytest.approx(0.9)
 
 

@@ -140,12 +140,12 @@ def _walk_in(n: int, enter: int, second_at: int | None = None):
 
 @pytest.mark.parametrize("motion", [True, False], ids=["motion-gate", "cadence-only"])
 def test_a_face_that_walks_in_is_found_within_the_latency_bound(detectors, motion: bool) -> None:
+    from edge_agent.analytics.pose import estimate_pose
     from edge_agent.detect.guided import GuidedDetector
+    from edge_agent.records import Face
     from edge_agent.track.config import TrackerConfig
     from edge_agent.track.events import HeadSpec
     from edge_agent.track.tracker import Tracker
-    from edge_agent.analytics.pose import estimate_pose
-    from edge_agent.records import Face
 
     full, region = detectors
     cfg = ScheduleConfig(motion=MotionConfig(enabled=motion))

@@ -27,7 +27,7 @@ def test_each_pasted_face_box_matches_the_pixels_it_covers(seed: int) -> None:
     white = frame[..., 0] > 200
     for box, width in zip(boxes, widths, strict=True):
         assert box.width == pytest.approx(width, abs=0.5)
-        assert 0 <= box.x1 and box.x2 <= 640 and 0 <= box.y1 and box.y2 <= 480
+        assert box.x1 >= 0 and box.x2 <= 640 and box.y1 >= 0 and box.y2 <= 480
         inner = white[int(box.y1) + 2 : int(box.y2) - 2, int(box.x1) + 2 : int(box.x2) - 2]
         assert inner.all()  # the face is inside its box...
         ring = white[max(int(box.y1) - 3, 0) : int(box.y2) + 3, max(int(box.x1) - 3, 0) : int(box.x2) + 3].sum()

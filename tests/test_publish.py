@@ -87,14 +87,14 @@ def test_online_is_retained_and_clean_close_leaves_retained_offline(broker, coll
     pub.start()
     assert wait(lambda: pub.connected)
     late = collector_factory(broker, f"edge-agent/{DEVICE}/status")  # subscribes after the fact: retained only
-    assert late.wait_for(lambda m: bool(m))
+    assert late.wait_for(bool)
     first = late.messages[0]
     assert first.retain and first.json()["state"] == "online"
     pub.close(2.0)
     assert late.wait_for(lambda m: m[-1].json()["state"] == "offline")
     assert late.messages[-1].json()["reason"] == "shutdown"
     again = collector_factory(broker, f"edge-agent/{DEVICE}/status")
-    assert again.wait_for(lambda m: bool(m))
+    assert again.wait_for(bool)
     assert again.messages[0].retain and validate(again.messages[0].payload)["state"] == "offline"
 
 
@@ -107,7 +107,7 @@ def test_online_is_republished_after_a_broker_restart(broker, collector_factory,
     broker.start()  # fresh broker without persistence: the old retained status is gone
     assert wait(lambda: pub.connected and pub.stats()["reconnects"] >= 1, 15)
     sub = collector_factory(broker, f"edge-agent/{DEVICE}/status")
-    assert sub.wait_for(lambda m: bool(m))
+    assert sub.wait_for(bool)
     assert sub.messages[0].retain and sub.messages[0].json()["state"] == "online"
 
 
@@ -198,7 +198,7 @@ def test_message_that_makes_the_broker_drop_us_is_dropped_after_three_tries(
     pub.start()
     assert wait(lambda: pub.connected)
     before = pub.submit("stats", stats_payload(0), schema="edge-agent/stats/1")
-    assert sub.wait_for(lambda m: bool(m))
+    assert sub.wait_for(bool)
     pub.submit(
         "stats",
         stats_payload(1) | {"cameras": {f"c{i}": {"reopens": i} for i in range(200)}},

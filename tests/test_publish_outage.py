@@ -152,7 +152,7 @@ def test_sigkill_leaves_the_broker_to_publish_the_retained_offline_will(broker, 
     will = validate(sub.messages[-1].payload)
     assert will["reason"] == "connection_lost" and will["device_id"] == DEVICE
     late = collector_factory(broker, f"edge-agent/{DEVICE}/status")
-    assert late.wait_for(lambda m: bool(m)) and late.messages[0].retain
+    assert late.wait_for(bool) and late.messages[0].retain
     assert late.messages[0].json()["state"] == "offline"
 
 

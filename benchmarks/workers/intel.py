@@ -23,8 +23,8 @@ def crop(img: np.ndarray, box: list[float]) -> np.ndarray:
     x1, y1, x2, y2 = box
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     w, h = (x2 - x1) * ENLARGE, (y2 - y1) * ENLARGE
-    a, b = int(round(cx - w / 2)), int(round(cy - h / 2))
-    c, d = int(round(cx + w / 2)), int(round(cy + h / 2))
+    a, b = round(cx - w / 2), round(cy - h / 2)
+    c, d = round(cx + w / 2), round(cy + h / 2)
     H, W = img.shape[:2]
     pad = max(0, -a, -b, c - W, d - H)
     if pad:
@@ -49,8 +49,13 @@ def job_accuracy(job: dict[str, Any]) -> dict[str, Any]:
         out = req.infer({"data": x})
         vals = {k.get_any_name(): v for k, v in out.items()}
         prob = vals["prob"].reshape(-1)  # [female, male]
-        rows.append({"path": item["path"], "age": float(vals["age_conv3"].reshape(-1)[0] * 100.0),
-                     "gender": "male" if prob[1] >= prob[0] else "female"})
+        rows.append(
+            {
+                "path": item["path"],
+                "age": float(vals["age_conv3"].reshape(-1)[0] * 100.0),
+                "gender": "male" if prob[1] >= prob[0] else "female",
+            }
+        )
     return {"rows": rows, "peak_rss_mb": peak_rss_mb()}
 
 

@@ -164,11 +164,18 @@ def job_boxes(job: dict[str, Any]) -> dict[str, Any]:
             continue
         x1, y1, x2, y2 = item["box"]
         h, w = rgb.shape[:2]
-        box = [(max(0, int(y1)), min(w - 1, int(x2)), min(h - 1, int(y2)), max(0, int(x1)))]  # (top, right, bottom, left)
+        box = [
+            (max(0, int(y1)), min(w - 1, int(x2)), min(h - 1, int(y2)), max(0, int(x1)))
+        ]  # (top, right, bottom, left)
         faces = pred.predict(rgb, box)
         f = faces[0] if faces else None
-        rows.append({"path": item["path"], "gender": None if f is None else f["gender"]["value"],
-                     "age": None if f is None else float(f["age"]["value"])})
+        rows.append(
+            {
+                "path": item["path"],
+                "gender": None if f is None else f["gender"]["value"],
+                "age": None if f is None else float(f["age"]["value"]),
+            }
+        )
     return {"rows": rows, "peak_rss_mb": peak_rss_mb()}
 
 

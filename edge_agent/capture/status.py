@@ -77,7 +77,6 @@ class CaptureCounters:
             "delivered_fps": round(_rate(self._deliver_times, now), 2),
         }
 
-
     def snapshot(self, state: State, now: float) -> CaptureSnapshot:
         return CaptureSnapshot(
             state=state,

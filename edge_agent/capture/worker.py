@@ -297,9 +297,7 @@ class CameraWorker:
             self._stop.wait(_BAD_PAUSE_S)  # nothing but bad frames: don't spin a core on them
         # Per file for file-backed sources, so every bad image is named once (a looping folder still rate-limits).
         key = f"skip-{reason}" if item is None else f"skip-{reason}-{item}"
-        self._rlog.log(
-            logging.WARNING, key, "camera %s: skipped a bad frame (%s): %s", self.camera_id, reason, detail
-        )
+        self._rlog.log(logging.WARNING, key, "camera %s: skipped a bad frame (%s): %s", self.camera_id, reason, detail)
 
     def _on_read_failure(self) -> None:
         with self._cond:

@@ -3,4 +3,4 @@
 from edge_agent.classify.classifier import ATTRIBUTE_HEADS, AttributeClassifier
 from edge_agent.classify.model import PACKAGED_MODEL, AttributeModel
 
-__all__ = ["ATTRIBUTE_HEADS", "AttributeClassifier", "AttributeModel", "PACKAGED_MODEL"]
+__all__ = ["ATTRIBUTE_HEADS", "PACKAGED_MODEL", "AttributeClassifier", "AttributeModel"]

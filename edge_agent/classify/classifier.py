@@ -34,8 +34,9 @@ def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
 class AttributeClassifier:
     """Loads the model once; classifies any number of faces per frame without reloading."""
 
-    def __init__(self, model_path: str | Path | None, enabled: tuple[str, ...] = ("age", "gender", "race"),
-                 num_threads: int = 1) -> None:
+    def __init__(
+        self, model_path: str | Path | None, enabled: tuple[str, ...] = ("age", "gender", "race"), num_threads: int = 1
+    ) -> None:
         unknown = [a for a in enabled if a not in ATTRIBUTE_HEADS]
         if unknown:
             raise ValueError(f"unknown attribute(s) {', '.join(unknown)}; choose from {', '.join(ATTRIBUTE_HEADS)}")
@@ -73,7 +74,9 @@ class AttributeClassifier:
         def head(name: str) -> HeadResult | None:
             if name not in out:
                 return None
-            return HeadResult(labels[name], tuple(float(v) for v in calibrated(out[name], meta.temperature.get(name, 1.0))))
+            return HeadResult(
+                labels[name], tuple(float(v) for v in calibrated(out[name], meta.temperature.get(name, 1.0)))
+            )
 
         years = float(out["age_years"][0]) if "age_years" in out else None
         return Attributes(age=head("age"), age_years=years, gender=head("gender"), race=head("race"))

@@ -46,11 +46,15 @@ class AttributeModel:
             raise MetadataError(f"{self.path}: input shape {shape} does not match metadata size {size}x{size}x3")
         for head, labels in self.meta.labels.items():
             if head not in self.outputs:
-                raise MetadataError(f"{self.path}: metadata names head {head!r} but the model has no such output "
-                                    f"(outputs: {', '.join(sorted(self.outputs))})")
+                raise MetadataError(
+                    f"{self.path}: metadata names head {head!r} but the model has no such output "
+                    f"(outputs: {', '.join(sorted(self.outputs))})"
+                )
             n = int(np.prod(self.outputs[head]["shape"][1:]))
             if n != len(labels):
-                raise MetadataError(f"{self.path}: head {head!r} has {n} outputs but metadata lists {len(labels)} labels")
+                raise MetadataError(
+                    f"{self.path}: head {head!r} has {n} outputs but metadata lists {len(labels)} labels"
+                )
 
     @property
     def size(self) -> int:
