@@ -38,7 +38,7 @@ for alpha, size in [
     conv = tf.lite.TFLiteConverter.from_keras_model(m)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
 
-    def rep():
+    def rep(size: int = size):  # bind this iteration's size
         for _ in range(20):
             yield [np.random.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)]
 
@@ -47,13 +47,14 @@ for alpha, size in [
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     b = conv.convert()
-    open("/tmp/probe.tflite", "wb").write(b)
+    with open("/tmp/probe.tflite", "wb") as fh:
+        fh.write(b)
     it = Interpreter("/tmp/probe.tflite", num_threads=1)
     it.allocate_tensors()
     d = it.get_input_details()[0]
     x = np.random.randint(-128, 127, d["shape"]).astype(np.int8)
     ts = []
-    for i in range(300):
+    for _ in range(300):
         t = time.perf_counter()
         it.set_tensor(d["index"], x)
         it.invoke()

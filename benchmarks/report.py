@@ -283,7 +283,8 @@ def _video(r: dict[str, Any]) -> list[str]:
         return [*lines, f"Skipped: {v['skipped']}", ""]
     lines += [
         (
-            f"One frame in {v.get('step', 3)} ({v['frames_per_scale']} per scale) fitted to 640 px wide, then shrunk by each scale. "
+            f"One frame in {v.get('step', 3)} ({v['frames_per_scale']} per scale) fitted to 640 px wide, "
+            "then shrunk by each scale. "
             "One person in every frame: 'found' = frames with a detection, 'extra' = further detections per "
             "frame."
         ),

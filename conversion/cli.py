@@ -39,7 +39,10 @@ __all__ = ["UsageError", "main"]
     "--imagenet",
     type=click.Path(path_type=Path),
     default=None,
-    help="ImageNet MobileNetV2 1.0 TFLite file to seed the backbone from (e.g. Coral's tf2_mobilenet_v2_1.0_224_ptq.tflite).",
+    help=(
+        "ImageNet MobileNetV2 1.0 TFLite file to seed the backbone from "
+        "(e.g. Coral's tf2_mobilenet_v2_1.0_224_ptq.tflite)."
+    ),
 )
 @click.option(
     "--cache",

@@ -85,7 +85,7 @@ def build_arrays(
         probed = list(pool.map(probe, ds.samples))
     skipped = Counter(ds.skipped)
     ok = []
-    for i, (sha, wh) in enumerate(probed):
+    for i, (_sha, wh) in enumerate(probed):
         if wh is None:
             skipped["unreadable image"] += 1
             log.warning("skipping unreadable image %s", ds.samples[i].path)

@@ -62,7 +62,9 @@ def read_tflite_convs(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
 def _conv_layers(backbone: Any) -> list[Any]:
     import keras
 
-    return [l for l in backbone.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))]
+    return [
+        layer for layer in backbone.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+    ]
 
 
 def _following_bn(backbone: Any, conv: Any) -> Any:
@@ -94,7 +96,8 @@ def seed_backbone(backbone: Any, tflite_path: Path, calib_images: np.ndarray) ->
         is_dw = isinstance(layer, keras.layers.DepthwiseConv2D)
         if is_dw != (op == "DEPTHWISE_CONV_2D"):
             raise SeedError(f"layer {layer.name} does not match TFLite op {op} (is this MobileNetV2 alpha 1.0?)")
-        # TFLite CONV_2D is [out, kh, kw, in]; Keras wants [kh, kw, in, out]. DEPTHWISE is [1, kh, kw, C] → [kh, kw, C, 1].
+        # TFLite CONV_2D is [out, kh, kw, in]; Keras wants [kh, kw, in, out].
+        # DEPTHWISE is [1, kh, kw, C] → [kh, kw, C, 1].
         kernel = np.transpose(w, (1, 2, 3, 0))
         target = layer.kernel.shape
         if tuple(kernel.shape) != tuple(target):
@@ -108,8 +111,8 @@ def seed_backbone(backbone: Any, tflite_path: Path, calib_images: np.ndarray) ->
     # One pass collects every BN input (= folded conv output minus bias) on real faces.
     probe = keras.Model(backbone.input, [bn.input for bn, _ in bns])
     outs = probe.predict(calib_images, batch_size=64, verbose=0)
-    for (bn, b), z in zip(bns, outs, strict=False):
-        z = z.reshape(-1, z.shape[-1]).astype(np.float64)
+    for (bn, b), out in zip(bns, outs, strict=False):
+        z = out.reshape(-1, out.shape[-1]).astype(np.float64)
         mean, var = z.mean(axis=0), z.var(axis=0)
         eps = bn.epsilon
         var = np.maximum(var, 1e-4)

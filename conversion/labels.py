@@ -1,4 +1,7 @@
-"""Label vocabularies of the attribute model; the toolchain writes them into model metadata, the agent reads them back."""
+"""Label vocabularies of the attribute model.
+
+The toolchain writes them into model metadata, the agent reads them back.
+"""
 
 from __future__ import annotations
 

@@ -8,7 +8,10 @@ import numpy as np
 
 
 def ordinal_targets(n: int, neighbour: float = 0.1, smoothing: float = 0.02) -> np.ndarray:
-    """Soft targets for ordered classes: most mass on the true group, some on its neighbours (helps one-off accuracy)."""
+    """Soft targets for ordered classes: most mass on the true group, some on its neighbours.
+
+    Helps one-off accuracy.
+    """
     t = np.full((n, n), smoothing / n, np.float32)
     for i in range(n):
         nbrs = [j for j in (i - 1, i + 1) if 0 <= j < n]

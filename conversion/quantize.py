@@ -51,7 +51,7 @@ def load_keras(path: Path) -> Any:
         raise ConversionError(f"model not found: {path}")
     try:
         model = keras.models.load_model(path, compile=False)
-    except Exception as exc:  # keras raises many types for a non-model file
+    except Exception as exc:  # noqa: BLE001 - keras raises many unrelated types for a non-model file
         raise ConversionError(f"not a Keras model: {path} ({type(exc).__name__})") from None
     try:
         check_heads(model)

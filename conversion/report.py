@@ -56,7 +56,8 @@ def markdown(r: dict[str, Any]) -> str:
         )
     if q.get("gender_race_gap") is not None:
         lines.append(
-            f"| gender gap best−worst race | {f['gender_race_gap'] * 100:.2f} pts | {q['gender_race_gap'] * 100:.2f} pts | | |"
+            f"| gender gap best−worst race | {f['gender_race_gap'] * 100:.2f} pts | "
+            f"{q['gender_race_gap'] * 100:.2f} pts | | |"
         )
     ps = r.get("per_source")
     if ps:

@@ -24,9 +24,9 @@ def _interpreter_class() -> tuple[type, str]:
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+        from tflite_runtime.interpreter import Interpreter as TfliteInterpreter
 
-        return Interpreter, "tflite-runtime"
+        return TfliteInterpreter, "tflite-runtime"
     except ImportError as exc:
         raise ModelLoadError(
             "no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime where LiteRT has no wheel)"
@@ -85,7 +85,8 @@ def quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
         raise ModelLoadError(f"tensor {detail.get('name')} is {dtype.__name__} but has no quantization scale")
     info = np.iinfo(dtype)
     q = np.round(x / scale + zero)
-    return np.clip(q, info.min, info.max).astype(dtype)
+    out: np.ndarray = np.clip(q, info.min, info.max).astype(dtype)
+    return out
 
 
 def dequantize(q: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
@@ -93,4 +94,5 @@ def dequantize(q: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     if q.dtype == np.float32:
         return q
     scale, zero = detail["quantization"]
-    return ((q.astype(np.int64) - zero) * scale).astype(np.float32)
+    out: np.ndarray = ((q.astype(np.int64) - zero) * scale).astype(np.float32)
+    return out

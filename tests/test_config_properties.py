@@ -86,7 +86,7 @@ def test_random_bytes_never_give_a_traceback(tmp_path: Path, data: bytes) -> Non
         _assert_one_line_config_error(code, stderr)
 
 
-# ---- wrong types --------------------------------------------------------------------------------------------------------
+# ---- wrong types -----------------------------------------------------------------------------------------------------
 def _leaf_fields(model: type[BaseModel], prefix: str) -> list[tuple[str, str, Any]]:
     """(toml section path, key, annotation) of every scalar field reachable through nested tables."""
     out: list[tuple[str, str, Any]] = []

@@ -216,7 +216,7 @@ def test_an_explicit_model_path_that_is_not_tflite_is_refused_in_one_line(tmp_pa
 def test_an_explicit_model_path_to_another_graph_is_refused(detector_models: Path) -> None:
     landmark = models_store.pull(detector_models)[-1]  # face_landmark.tflite: a real model, not BlazeFace
     assert landmark.name == "face_landmark.tflite"
-    with pytest.raises(ModelLoadError, match="not a BlazeFace model|cannot run at input|boxes"):
+    with pytest.raises(ModelLoadError, match=r"not a BlazeFace model|cannot run at input|boxes"):
         create_detector(DetectorConfig(model_path=landmark))
 
 

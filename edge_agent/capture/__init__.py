@@ -1,4 +1,7 @@
-"""Capture stage: frame sources (v4l2, stream, file, folder, demo) and the latest-frame CameraWorker with its watchdog."""
+"""Capture stage: frame sources (v4l2, stream, file, folder, demo).
+
+Also the latest-frame CameraWorker with its watchdog.
+"""
 
 from edge_agent.capture.base import BadFrame, FrameSource, SourceError, create_source, register_source, source_types
 from edge_agent.capture.config import CameraConfig, SourceConfig, SourceSpecError, source_from_string

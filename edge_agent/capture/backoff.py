@@ -1,4 +1,7 @@
-"""Exponential backoff with jitter for reopening sources, so a dead camera costs no CPU and many cameras don't retry in step."""
+"""Exponential backoff with jitter for reopening sources.
+
+A dead camera costs no CPU and many cameras don't retry in step.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Frame normalisation (any decoded array → BGR uint8 HxWx3 within size limits, or a skip reason) and rate-limited logs."""
+"""Frame normalisation and rate-limited logs.
+
+Any decoded array becomes BGR uint8 HxWx3 within size limits, or a skip reason.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,10 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class Normalized:
-    """Result of normalize_frame: the usable image, or None with the reason it was skipped; `fixes` says what changed."""
+    """Result of normalize_frame: the usable image, or None with the reason it was skipped.
+
+    `fixes` says what changed.
+    """
 
     image: np.ndarray | None
     skip: str | None = None
@@ -29,7 +35,8 @@ def _to_uint8(img: np.ndarray) -> np.ndarray | None:
         finite = np.nan_to_num(img, nan=0.0, posinf=0.0, neginf=0.0)
         # Floats from image libraries are 0..1; anything larger is taken as already 0..255.
         scale = 255.0 if finite.size and float(finite.max()) <= 1.0 else 1.0
-        return np.clip(finite * scale, 0, 255).astype(np.uint8)
+        out: np.ndarray = np.clip(finite * scale, 0, 255).astype(np.uint8)
+        return out
     return None
 
 

@@ -1,4 +1,7 @@
-"""iter_frames: every frame of a source in order, normalised, for offline tools (annotate, classify, bench) — no worker, no drops."""
+"""iter_frames: every frame of a source in order, normalised, for offline tools.
+
+Used by annotate, classify and bench — no worker, no drops.
+"""
 
 from __future__ import annotations
 

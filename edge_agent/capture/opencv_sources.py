@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -20,19 +21,16 @@ log = logging.getLogger(__name__)
 # OpenCV reads FFmpeg demuxer options from this environment variable at open time, so it is set under a lock.
 _FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _ENV_LOCK = threading.Lock()
-_QUIET_DONE = False
 
 
+@functools.cache  # once per process
 def quiet_opencv_logs() -> None:
     """Silence OpenCV's and FFmpeg's own lines on open/read failures: our SourceError says it in one line.
 
     Set OPENCV_FFMPEG_LOGLEVEL=24 (warnings) or 32 (info) in the environment to see FFmpeg's messages again.
     """
-    global _QUIET_DONE
-    if not _QUIET_DONE:
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL; read by OpenCV when FFmpeg first opens
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-        _QUIET_DONE = True
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL; read by OpenCV when FFmpeg first opens
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 class VideoCaptureSource(FrameSource):

@@ -12,13 +12,19 @@ class AttributesConfig(BaseModel):
 
     model: Path | None = Field(
         default=None,
-        description="Attribute model .tflite (its sidecar .json must sit beside it). Default: the model packaged with edge-agent.",
+        description=(
+            "Attribute model .tflite (its sidecar .json must sit beside it). "
+            "Default: the model packaged with edge-agent."
+        ),
     )
     age: bool = Field(default=True, description="Estimate age group and age in years.")
     gender: bool = Field(default=True, description="Estimate gender.")
     race: bool = Field(
         default=False,
-        description="Estimate race group. Off by default: biometric categorisation inferring race is prohibited in the EU (AI Act Art. 5(1)(g)).",
+        description=(
+            "Estimate race group. Off by default: biometric categorisation inferring race is prohibited "
+            "in the EU (AI Act Art. 5(1)(g))."
+        ),
     )
     num_threads: int = Field(default=1, ge=1, le=8, description="Inference threads for the attribute model.")
 

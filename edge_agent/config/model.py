@@ -28,7 +28,7 @@ class AgentConfig(BaseModel):
     cameras: list[CameraConfig] = Field(
         default_factory=list, description="One [[cameras]] table per camera; `--source` overrides the first."
     )
-    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detector.")  # type: ignore[arg-type]
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detector.")
     attributes: AttributesConfig = Field(
         default_factory=AttributesConfig, description="Attribute model and which heads are computed."
     )

@@ -57,7 +57,7 @@ The remote command `cmd/reload` re-reads the file. Changes to `[attributes]` swi
 `[tracking]`, `[analytics]`, `agent.stats_interval_s`, `agent.log_level` and `agent.watchdog_stall_s` apply at once
 (open visits are ended with reason `reload`); everything else (cameras, detector, MQTT, outbox, device id, state
 dir, model file, threads) is listed in the result's `restart_required`.
-"""
+"""  # noqa: E501 - a markdown table row in the generated page cannot be wrapped
 
 
 def _type_name(ann: Any) -> str:

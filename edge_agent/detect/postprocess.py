@@ -77,7 +77,8 @@ def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     area = max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0)
     areas = np.clip(boxes[:, 2] - boxes[:, 0], 0.0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0.0, None)
     union = area + areas - inter
-    return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
+    iou: np.ndarray = np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
+    return iou
 
 
 def nms(cands: Candidates, iou_threshold: float, weighted: bool = True, max_out: int = 0) -> Candidates:

@@ -31,7 +31,9 @@ class TlsConfig(BaseModel):
     )
     key_passphrase_credential: str = Field(
         default="tls_key_passphrase",
-        description="systemd credential with the key passphrase (or $EDGE_AGENT_TLS_KEY_PASSPHRASE); only if encrypted.",
+        description=(
+            "systemd credential with the key passphrase (or $EDGE_AGENT_TLS_KEY_PASSPHRASE); only if encrypted."
+        ),
     )
     verify_hostname: bool = Field(
         default=True,

@@ -1,7 +1,8 @@
 """JSON Schema validation of published messages against edge_agent/schemas/*.json (needs the `dev` extra).
 
 A message's `schema` id `edge-agent/<name>/<version>` selects `<name>.json`. Each schema's `$id` is its schema
-id (e.g. `edge-agent/stats/1`); payload schemas reference the envelope as `../envelope/1`. The device install does not need jsonschema: only tests and `tail --validate` import it.
+id (e.g. `edge-agent/stats/1`); payload schemas reference the envelope as `../envelope/1`. The device install does
+not need jsonschema: only tests and `tail --validate` import it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def load_all() -> dict[str, dict[str, Any]]:
 @lru_cache(maxsize=1)
 def _validators() -> dict[str, Any]:
     try:
-        from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+        from jsonschema import Draft202012Validator
         from referencing import Registry, Resource
     except ImportError as exc:  # pragma: no cover - device installs
         raise SchemaError(f"schema validation needs jsonschema (pip install 'edge-agent[dev]'): {exc}") from None

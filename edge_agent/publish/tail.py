@@ -6,6 +6,7 @@ The CLI wires this up; other views (e.g. an audience table) can register a forma
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -150,10 +151,8 @@ def tail(
         c.subscribe(topic_filter, qos=1)
 
     def on_message(c: Any, userdata: Any, m: Any) -> None:
-        try:
+        with contextlib.suppress(queue.Full):  # a slow terminal: drop rather than grow without bound
             inbox.put_nowait((m.topic, bytes(m.payload), bool(m.retain)))
-        except queue.Full:  # a slow terminal: drop rather than grow without bound
-            pass
 
     client.on_connect = on_connect
     client.on_message = on_message
@@ -211,8 +210,6 @@ def run(
     out: TextIO | None = None,
 ) -> int:
     """CLI entry for `edge-agent tail`: print until Ctrl-C, `count` messages or `timeout_s`; returns exit code 0."""
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         tail(cfg, device_id, raw_json=raw_json, out=out, max_messages=count, timeout_s=timeout_s)
-    except KeyboardInterrupt:
-        pass
     return 0

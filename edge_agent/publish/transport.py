@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -38,7 +38,7 @@ class Client(mqtt.Client):
             )
         self.last_error: BaseException | None = None
 
-    def reconnect(self) -> mqtt.MQTTErrorCode:
+    def reconnect(self) -> MQTTErrorCode:
         try:
             return super().reconnect()
         except OSError as exc:  # includes ssl.SSLError: untrusted certificate, wrong host name, ...
@@ -70,7 +70,7 @@ def connect_properties(cfg: MqttConfig) -> Properties | None:
     """MQTT v5 CONNECT properties: the session expiry (0 = session ends with the connection)."""
     if cfg.protocol != "5":
         return None
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho's Properties.__init__ is unannotated
     props.SessionExpiryInterval = cfg.session_expiry_s
     return props
 
