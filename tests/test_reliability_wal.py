@@ -2,7 +2,8 @@
 
 A 3 MiB tmpfs, a broker that is up, 40 messages a second flowing through the outbox (insert + delete each): the
 situation in which the WAL used to grow from 0.5 to 1.8 MB in 40 s and fill the disk. Sampled twice a second.
-`EDGE_AGENT_WAL_TEST_S` shortens the run (default 300 s, as the issue asks).
+`EDGE_AGENT_WAL_TEST_S` sets the length. The suite runs 60 s, to keep CI inside its 20-minute budget;
+`EDGE_AGENT_WAL_TEST_S=300 pytest -s tests/test_reliability_wal.py` is the 5-minute run recorded in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from edge_agent.publish.storage import free_bytes
 from tests.fixtures.broker import Broker, Collector
 
 pytestmark = pytest.mark.slow
-DURATION_S = float(os.environ.get("EDGE_AGENT_WAL_TEST_S", "300"))
+DURATION_S = float(os.environ.get("EDGE_AGENT_WAL_TEST_S", "60"))
 RATE = 40.0
 BODY = {"command": "x", "request_id": None, "ok": True, "result": {"pad": "w" * 300}, "error": None}
 
