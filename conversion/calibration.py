@@ -25,7 +25,7 @@ def nll(probs: np.ndarray, y: np.ndarray) -> float:
     return float(-np.log(np.maximum(probs[np.arange(len(y)), y], EPS)).mean())
 
 
-def fit_temperature(probs: np.ndarray, y: np.ndarray, lo: float = 0.5, hi: float = 5.0) -> float:
+def fit_temperature(probs: np.ndarray, y: np.ndarray, lo: float = 0.1, hi: float = 10.0) -> float:
     """The temperature minimising validation NLL (golden-section search on log t; NLL is unimodal in t)."""
     ok = y >= 0
     p, y = probs[ok], y[ok]

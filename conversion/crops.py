@@ -24,7 +24,10 @@ from edge_agent.records import Box
 
 log = logging.getLogger(__name__)
 
-CONTEXT = 1.6  # context chip side / device crop side: room for ±25% scale, ±10% shift, ±20° rotation
+# Context chip side / device crop side. Covers each augmentation alone (±25% scale, ±10% shift, ±20° rotation); the
+# rare worst case of all three at once reaches ~0.9 of the crop side per side, beyond 0.8, and its corners are filled
+# with the chip's edge pixels.
+CONTEXT = 1.6
 
 
 def chip_size(input_size: int, context: float = CONTEXT) -> int:

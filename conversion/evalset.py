@@ -65,12 +65,27 @@ class EvalSet:
 
 
 def load_eval_set(
-    data: list[Path], split: str, cache_dir: Path | None, limit: int | None = None, seed: int = 0
+    data: list[Path],
+    split: str,
+    cache_dir: Path | None,
+    limit: int | None = None,
+    seed: int = 0,
+    stratify: int | None = None,
 ) -> EvalSet:
-    """Samples of `split` (or "all") from every source, with detector boxes from the shared box cache."""
+    """Samples of `split` (or "all") from every source, with detector boxes from the shared box cache.
+
+    `stratify=n` keeps n samples spread over (source, race, gender, age group) cells *before* anything is decoded
+    (calibration needs 300 faces, not the whole training split in memory).
+    """
+    from conversion.preprocess import stratified_sample
+
     ds = read_sources(list(data))
     shas = [content_sha256(s.path) for s in ds.samples]
     pick = [i for i, h in enumerate(shas) if split == "all" or split_of(h) == split]
+    if stratify:
+        # Twice as many as needed, in stratified order, so unreadable files can be skipped and the cut taken later.
+        index = {id(ds.samples[i]): i for i in pick}
+        pick = [index[id(s)] for s in stratified_sample([ds.samples[i] for i in pick], stratify * 2, seed)]
     if limit and len(pick) > limit:
         # Seeded random subset: files are sorted by label (UTKFace names start with the age), a prefix is biased.
         pick = sorted(np.random.default_rng(seed).choice(pick, size=limit, replace=False).tolist())

@@ -86,7 +86,7 @@ def calibration_inputs(cfg: QuantizeConfig, size: int, margin: float) -> np.ndar
     if not cfg.calibration:
         raise ConversionError("int8 quantization needs --calibration DIR|CSV of real face images")
     try:
-        ev = load_eval_set(list(cfg.calibration), cfg.split, cfg.cache_dir)
+        ev = load_eval_set(list(cfg.calibration), cfg.split, cfg.cache_dir, seed=cfg.seed, stratify=cfg.samples)
     except ConversionError as exc:
         raise ConversionError(f"calibration set is empty: {exc}") from None
     picked = stratified_sample(ev.samples, cfg.samples, cfg.seed)

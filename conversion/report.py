@@ -185,7 +185,7 @@ def extra_plots(r: dict[str, Any], out: Path) -> list[Path]:
                     [x["confidence"] for x in b],
                     [x["accuracy"] for x in b],
                     style,
-                    label=f"{which} (ECE {v[which]['ece']:.3f})",
+                    label=f"{which} (ECE {_num(v[which]['ece'], '.3f')})",
                 )
             ax.plot([0, 1], [0, 1], color="grey", lw=1)
             ax.set_title(f"{h} (T = {v['temperature']:.2f})", fontsize=9)
@@ -209,8 +209,8 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
 
     written = []
     for h, labels in _HEADS.items():
-        if f"{h}_confusion" not in r["quant"]:
-            continue
+        if f"{h}_confusion" not in r["quant"] or r["quant"].get(f"{h}_acc") is None:
+            continue  # no sample of this data carries the head's label (All-Age-Faces has no race)
         fig, axes = plt.subplots(1, 2, figsize=(4 + len(labels) * 1.2, 2.5 + len(labels) * 0.5))
         for ax, which in zip(axes, ("float", "quant"), strict=False):
             cm = np.array(r[which][f"{h}_confusion"], float)

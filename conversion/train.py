@@ -54,7 +54,10 @@ def load_training_arrays(cfg: TrainConfig) -> Arrays:
         ds.samples = [ds.samples[i] for i in keep]
     size = chip_size(cfg.input_size, cfg.context)
     tag = f"|{size}|{cfg.crop_margin}|{cfg.context}|v2"
-    key = hashlib.sha256(("|".join(str(s.path) for s in ds.samples) + tag).encode()).hexdigest()[:16]
+    # Paths *and* labels: an edited manifest must not reuse old labels. (A new detector is not in the key: delete
+    # the chips_*.npz to rebuild after changing it; the box cache itself is keyed by the detector.)
+    rows = "|".join(f"{s.path},{s.age},{s.gender},{s.race},{s.source},{int(s.tight)}" for s in ds.samples)
+    key = hashlib.sha256((rows + tag).encode()).hexdigest()[:16]
     cache = (cfg.cache_dir / f"chips_{size}_{key}.npz") if cfg.cache_dir else None
     if cache is not None and cache.is_file():
         z = np.load(cache, allow_pickle=False)
@@ -128,15 +131,13 @@ def source_weights(arr: Arrays, power: float) -> dict[str, float]:
     return {str(n): float(v) for n, v in zip(names, w / w.sum(), strict=False)}
 
 
-def _labels(arr: Arrays) -> dict[str, np.ndarray]:
-    return {
-        "age": arr.age_group,
-        "age_years": arr.age,
-        "gender": arr.gender,
-        "race": arr.race,
-        "age_bins": arr.age,
-        "age_years_dex": arr.age,
-    }
+def _labels(arr: Arrays, dex: bool = True) -> dict[str, np.ndarray]:
+    """Targets per model output; the DEX targets only when the model has the DEX outputs (Keras wants both the
+    same)."""
+    out = {"age": arr.age_group, "age_years": arr.age, "gender": arr.gender, "race": arr.race}
+    if dex:
+        out.update({"age_bins": arr.age, "age_years_dex": arr.age})
+    return out
 
 
 def make_dataset(arr: Arrays, cfg: TrainConfig, train: bool) -> Any:
@@ -148,7 +149,7 @@ def make_dataset(arr: Arrays, cfg: TrainConfig, train: bool) -> Any:
     import tensorflow as tf
 
     spec = AugmentSpec(crop_frac=1.0 / cfg.context)
-    labels = _labels(arr)
+    labels = _labels(arr, cfg.dex)
     src = arr.source if arr.source is not None else np.full(len(arr), "data")
     if train:
         weights = source_weights(arr, cfg.source_power)

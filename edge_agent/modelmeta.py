@@ -125,7 +125,10 @@ def parse_metadata(raw: dict[str, Any], where: str = "") -> ModelMetadata:
                 f"model metadata {where}: heads.{head}.temperature must be a number in 0.05-20, got {t!r}"
             )
         temps[head] = float(t)
-    flip = raw.get("inference", {}).get("flip", False)
+    inference = raw.get("inference", {})
+    if not isinstance(inference, dict):
+        raise MetadataError(f"model metadata {where}: inference must be an object, got {inference!r}")
+    flip = inference.get("flip", False)
     if not isinstance(flip, bool):
         raise MetadataError(f"model metadata {where}: inference.flip must be true or false, got {flip!r}")
     return ModelMetadata(

@@ -211,3 +211,65 @@ def test_masked_metrics_count_only_labelled_samples_over_the_epoch() -> None:
     assert float(acc.result()) == pytest.approx(1.0)
     mae.update_state(tf.constant([30.0, -1.0]), tf.constant([[34.0], [99.0]]))
     assert float(mae.result()) == pytest.approx(4.0)
+
+
+def test_training_without_the_dex_head_runs_and_exports_no_dex_outputs(tmp_path: Path) -> None:
+    from conversion.train import TrainConfig, train
+
+    chips, csv_path = _write_sources(tmp_path)
+    for i in range(12):  # enough images for a batch in the training split
+        src = chips / f"{30 + i % 4}_{i % 2}_{i % 5}_2017010100{i:05d}.jpg.chip.jpg"
+        img = cv2.resize(astronaut_bgr()[30 + i * 3 : 250 + i * 3, 150 + i : 370 + i], (200, 200))
+        cv2.imwrite(str(src.with_name(f"{20 + i}_{i % 2}_{i % 5}_2018010100{i:05d}.jpg.chip.jpg")), img)
+    cfg = TrainConfig(
+        data=[chips, csv_path],
+        out=tmp_path / "run",
+        alpha=0.35,
+        input_size=32,
+        epochs=1,
+        batch_size=2,
+        cache_dir=tmp_path / "cache",
+        dex=False,
+    )
+    import keras
+
+    model = keras.models.load_model(train(cfg), compile=False)
+    assert set(model.output) == {"age", "age_years", "gender", "race"}
+
+
+def test_report_handles_a_head_without_labels_in_the_data(tmp_path: Path) -> None:
+    from conversion.report import write_report
+
+    head = {
+        "gender_acc": 0.9,
+        "race_acc": None,
+        "age_acc": 0.5,
+        "age_one_off": 0.9,
+        "age_mae": 5.0,
+        "n": 4,
+        "gender_confusion": [[2, 0], [0, 2]],
+        "race_confusion": [[0] * 5] * 5,
+        "age_confusion": [[1 if i == j else 0 for j in range(9)] for i in range(9)],
+    }
+    none_rel = {"ece": None, "bins": []}
+    report = {
+        "float_model": "m.keras",
+        "quant_model": "m.tflite",
+        "data": ["aaf/labels.csv"],
+        "split": "test",
+        "n_images": 4,
+        "quantization": "int8",
+        "max_drop_points": 0.5,
+        "passed": True,
+        "float": head,
+        "quant": head,
+        "drop_points": {},
+        "agreement": {},
+        "size_bytes": {"float": 1, "quant": 1},
+        "latency_ms_median_1thread": {"quant": 1.0, "float": None},
+        "runtime": "x",
+        "calibration": {"race": {"temperature": 1.0, "raw": none_rel, "calibrated": none_rel}},
+    }
+    names = {p.name for p in write_report(report, tmp_path / "rep")}
+    assert "confusion_gender.png" in names and "confusion_race.png" not in names
+    assert "| race | 1.000 | — | — |" in (tmp_path / "rep" / "summary.md").read_text()

@@ -21,8 +21,10 @@ ATTRIBUTE_HEADS: dict[str, tuple[str, ...]] = {"age": ("age", "age_years"), "gen
 def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Renormalised probabilities with the head's fitted temperature: softmax(log p / T), i.e. p^(1/T) / sum.
 
-    The model's softmax is over-confident (it was trained with hard-ish targets); T > 1, fitted on validation by the
-    toolchain, makes `p` mean what it says, which the `unknown` thresholds and per-visit averaging rely on.
+    A trained softmax is rarely calibrated: v2's is under-confident (smoothed and ordinal targets, heavy augmentation),
+    so its fitted T < 1 sharpens it; an over-confident model gets T > 1. The toolchain fits T on validation; it makes
+    `p` mean what it says, which the `unknown` thresholds and per-visit averaging rely on. With test-time flip on,
+    T is applied to the flip-averaged probabilities (the toolchain fits it without flip: a small mismatch).
     """
     p = np.clip(probs.astype(np.float64), 0.0, None)
     if temperature != 1.0:
