@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from conversion import cli_quantize  # noqa: F401 - registers `quantize` and `verify` on the group
-from conversion.cli_common import UsageError, main, need_tensorflow, run
+from conversion.cli_common import UsageError, cache_option, main, need_tensorflow, run
 
 __all__ = ["UsageError", "main"]
 
@@ -44,14 +44,7 @@ __all__ = ["UsageError", "main"]
         "(e.g. Coral's tf2_mobilenet_v2_1.0_224_ptq.tflite)."
     ),
 )
-@click.option(
-    "--cache",
-    "cache_dir",
-    type=click.Path(path_type=Path),
-    default=Path.home() / ".cache/edge-agent/datasets",
-    show_default=True,
-    help="Where decoded images are cached between runs.",
-)
+@cache_option
 @click.option(
     "--init-from",
     type=click.Path(path_type=Path),

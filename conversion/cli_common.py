@@ -8,11 +8,23 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 log = logging.getLogger("conversion")
+
+
+# One cache folder for train, quantize and verify: detector boxes (keyed by the detector) and decoded face chips.
+cache_option = click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    default=Path.home() / ".cache/edge-agent/datasets",
+    show_default=True,
+    help="Cache of detector boxes and decoded face chips, shared by train, quantize and verify.",
+)
 
 
 class UsageError(click.ClickException):

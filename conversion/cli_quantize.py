@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from conversion.cli_common import UsageError, main, need_tensorflow, run
+from conversion.cli_common import UsageError, cache_option, main, need_tensorflow, run
 
 
 @main.command("quantize")
@@ -43,14 +43,7 @@ from conversion.cli_common import UsageError, main, need_tensorflow, run
     default=None,
     help="Per-side margin around the detector box; default and check: the trained model's own rule.",
 )
-@click.option(
-    "--cache",
-    "cache_dir",
-    type=click.Path(path_type=Path),
-    default=Path.home() / ".cache/edge-agent/datasets",
-    show_default=True,
-    help="Detector-box cache (shared with train and verify).",
-)
+@cache_option
 @click.option(
     "--temperature-split",
     type=click.Choice(["train", "val", "all", "none"]),
@@ -85,14 +78,7 @@ def quantize_cmd(model: Path, **kw: Any) -> None:
     type=click.Path(path_type=Path),
     help="Folder or CSV manifest with labels; repeatable (figures are reported per source too).",
 )
-@click.option(
-    "--cache",
-    "cache_dir",
-    type=click.Path(path_type=Path),
-    default=Path.home() / ".cache/edge-agent/datasets",
-    show_default=True,
-    help="Detector-box cache (shared with train and quantize).",
-)
+@cache_option
 @click.option(
     "--sweep/--no-sweep",
     default=True,
