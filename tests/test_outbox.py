@@ -174,7 +174,7 @@ def test_sigkill_while_writing_loses_no_committed_message(tmp_path: Path) -> Non
         if line:
             reported.append(int(line))
     child.send_signal(signal.SIGKILL)
-    child.wait(5)
+    child.communicate(timeout=5)  # reaps it and closes its stdout pipe
     assert len(reported) >= 300
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -124,7 +124,7 @@ def test_sigkill_during_an_outage_then_restart_delivers_everything(persistent_br
     child = start_child("submit", broker, state, count=40)
     accepted = read_ids(child, 40)
     child.send_signal(signal.SIGKILL)
-    child.wait(5)
+    child.communicate(timeout=5)  # reaps it and closes its stdout pipe
     broker.start()
     pub = Publisher(cfg_for(broker.host, broker.port), OutboxConfig(), DEVICE, state)
     try:
@@ -147,7 +147,7 @@ def test_sigkill_leaves_the_broker_to_publish_the_retained_offline_will(broker, 
     sub = collector_factory(broker, f"edge-agent/{DEVICE}/status")
     assert sub.wait_for(lambda m: any(x.json()["state"] == "online" for x in m))
     child.send_signal(signal.SIGKILL)
-    child.wait(5)
+    child.communicate(timeout=5)  # reaps it and closes its stdout pipe
     assert sub.wait_for(lambda m: m[-1].json()["state"] == "offline", 10)
     will = validate(sub.messages[-1].payload)
     assert will["reason"] == "connection_lost" and will["device_id"] == DEVICE

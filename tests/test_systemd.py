@@ -128,17 +128,20 @@ def test_watchdog_pings_only_while_the_pipeline_makes_progress(tmp_path: Path) -
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(path))
         notifier = Notifier(env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "2000000"})
-        cfg = parse_config('[agent]\nwatchdog_stall_s = 5\n[[cameras]]\nid = "cam0"\n')
-        agent = Agent(cfg, notifier=notifier)  # not run: only the watchdog decision is exercised
-        now = agent.heartbeat + 1.0
-        assert agent.watchdog_tick(now) is False  # no ping before READY=1 (first frame analysed)
-        agent.ready_sent = True
-        assert agent.watchdog_tick(now) is True  # loop turning: ping
-        assert agent.watchdog_tick(now + 0.5) is False  # not due yet (interval 1 s)
-        assert agent.watchdog_tick(now + 6.0) is False  # heartbeat 7 s old > 5 s: wedged, no ping
-        agent.heartbeat = now + 6.0
-        assert agent.watchdog_tick(now + 6.1) is True  # progress again: pings resume
-        got = _receive_all(sock)
+        try:
+            cfg = parse_config('[agent]\nwatchdog_stall_s = 5\n[[cameras]]\nid = "cam0"\n')
+            agent = Agent(cfg, notifier=notifier)  # not run: only the watchdog decision is exercised
+            now = agent.heartbeat + 1.0
+            assert agent.watchdog_tick(now) is False  # no ping before READY=1 (first frame analysed)
+            agent.ready_sent = True
+            assert agent.watchdog_tick(now) is True  # loop turning: ping
+            assert agent.watchdog_tick(now + 0.5) is False  # not due yet (interval 1 s)
+            assert agent.watchdog_tick(now + 6.0) is False  # heartbeat 7 s old > 5 s: wedged, no ping
+            agent.heartbeat = now + 6.0
+            assert agent.watchdog_tick(now + 6.1) is True  # progress again: pings resume
+            got = _receive_all(sock)
+        finally:
+            notifier.close()  # the sending socket: left to the GC it is an unraisable ResourceWarning
     assert got == [b"WATCHDOG=1", b"WATCHDOG=1"]
 
 
