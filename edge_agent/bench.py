@@ -99,9 +99,9 @@ class _NoFeed:
 
     @property
     def status(self) -> Any:
-        from edge_agent.capture.status import CameraStatus
+        from edge_agent.capture.status import CaptureStatus
 
-        return CameraStatus("online", time.time())
+        return CaptureStatus("online", time.time())
 
     def latest(self, timeout: float | None = None) -> None:
         return None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edge_agent.publish.incoming import Incoming
-from edge_agent.publish.ratelog import RateLimitedLog
+from edge_agent.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

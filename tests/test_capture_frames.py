@@ -26,7 +26,8 @@ from edge_agent.capture.config import (
     redact_url,
     source_from_string,
 )
-from edge_agent.capture.frames import RateLimitedLog, normalize_frame
+from edge_agent.capture.frames import normalize_frame
+from edge_agent.ratelog import RateLimitedLog
 from tests.fixtures.media import astronaut_bgr
 
 # ---- normalize_frame ----------------------------------------------------------------------------------------------
@@ -155,16 +156,21 @@ def test_backoff_rejects_inverted_bounds() -> None:
 
 def test_rate_limited_log_suppresses_repeats_and_reports_how_many(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("test.ratelog")
-    rl = RateLimitedLog(logger, interval_s=0.2)
-    with caplog.at_level(logging.WARNING, logger="test.ratelog"):
-        assert rl.log(logging.WARNING, "k", "bad %s", 1)
-        assert not rl.log(logging.WARNING, "k", "bad %s", 2)
-        assert not rl.log(logging.WARNING, "k", "bad %s", 3)
-        assert rl.log(logging.WARNING, "other", "other key %s", 1)
+    rl = RateLimitedLog(interval_s=0.2)
+    with caplog.at_level(logging.INFO, logger="test.ratelog"):
+        assert rl.warn("k", logger, "bad %s", 1)
+        assert not rl.warn("k", logger, "bad %s", 2)
+        assert not rl.warn("k", logger, "bad %s", 3)
+        assert rl.warn("other", logger, "other key %s", 1, level=logging.INFO)
         rl._last["k"] -= 1.0  # pretend the interval passed, instead of sleeping
-        assert rl.log(logging.WARNING, "k", "bad %s", 4)
-    msgs = [r.getMessage() for r in caplog.records]
-    assert msgs == ["bad 1", "other key 1", "bad 4 (2 more like this in the last 0s)"]
+        assert rl.warn("k", logger, "bad %s", 4)
+    got = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert got == [
+        (logging.WARNING, "bad 1"),
+        (logging.INFO, "other key 1"),
+        (logging.WARNING, "bad 4 (+2 more like this in the last 0.2s)"),
+    ]
+    assert rl.snapshot() == {"k": {"count": 4, "logged": 2}, "other": {"count": 1, "logged": 1}}
 
 
 # ---- config --------------------------------------------------------------------------------------------------------

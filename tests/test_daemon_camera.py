@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge_agent.capture.status import CameraStatus, CaptureSnapshot
+from edge_agent.capture.status import CaptureSnapshot, CaptureStatus
 from edge_agent.daemon import builders
 from edge_agent.daemon.camera import CameraRunner, CameraStages, Timings
 from edge_agent.daemon.sinks import Outgoing
@@ -36,8 +36,8 @@ class ListFeed:
         self.frames = list(frames)
 
     @property
-    def status(self) -> CameraStatus:
-        return CameraStatus("online", time.time())
+    def status(self) -> CaptureStatus:
+        return CaptureStatus("online", time.time())
 
     @property
     def finished(self) -> bool:

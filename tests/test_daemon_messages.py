@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.capture.status import CameraStatus
+from edge_agent.capture.status import CaptureStatus
 from edge_agent.config import config_hash, parse_config
 from edge_agent.daemon import messages, reload
 from edge_agent.daemon.messages import CameraReport
@@ -56,7 +56,7 @@ def test_info_without_attribute_metadata_lists_only_the_detector() -> None:
 
 
 def test_camera_status_says_state_since_source_kind_and_nothing_else_by_default() -> None:
-    status = CameraStatus("stalled", T, "no frame for 10 s")
+    status = CaptureStatus("stalled", T, "no frame for 10 s")
     msg = messages.camera_status(CameraReport("door", status), "demo")
     assert msg.topic_suffix == "cameras/door/status" and msg.retain and msg.camera_id == "door"
     assert msg.payload == {
@@ -71,18 +71,18 @@ def test_camera_status_says_state_since_source_kind_and_nothing_else_by_default(
 
 
 def test_an_empty_reason_is_null() -> None:
-    msg = messages.camera_status(CameraReport("door", CameraStatus("online", T)), None)
+    msg = messages.camera_status(CameraReport("door", CaptureStatus("online", T)), None)
     assert msg.payload["reason"] is None and "source" not in msg.payload
 
 
 def test_an_unhealthy_camera_names_the_error_and_pause_wraps_the_reason() -> None:
-    status = CameraStatus("online", T)
+    status = CaptureStatus("online", T)
     bad = CameraReport("door", status, healthy=False, error="TypeError: boom")
     assert messages.camera_status(bad, "demo").payload["reason"] == "every frame fails: TypeError: boom"
     assert messages.camera_status(CameraReport("door", status, healthy=False), "demo").payload["reason"] == (
         "every frame fails"
     )
-    paused = CameraReport("door", CameraStatus("stalled", T, "read failed"), paused=True)
+    paused = CameraReport("door", CaptureStatus("stalled", T, "read failed"), paused=True)
     p = messages.camera_status(paused, "demo").payload
     assert p["paused"] is True and p["reason"] == f"{messages.PAUSED_REASON} (read failed)"
     plain = messages.camera_status(CameraReport("door", status, paused=True), "demo").payload
@@ -98,8 +98,8 @@ def test_stats_message_wraps_the_reporters_payload() -> None:
 
 def test_status_summary_lists_each_camera_with_health_and_processed_frames() -> None:
     cams = [
-        CameraReport("door", CameraStatus("online", T), processed_total=12),
-        CameraReport("hall", CameraStatus("offline", T, "eof"), healthy=False, processed_total=3),
+        CameraReport("door", CaptureStatus("online", T), processed_total=12),
+        CameraReport("hall", CaptureStatus("offline", T, "eof"), healthy=False, processed_total=3),
     ]
     out = messages.status_summary(CFG, True, 12.34, cams)
     assert out["paused"] is True and out["uptime_s"] == 12.3 and out["config_hash"] == config_hash(CFG)
@@ -164,7 +164,7 @@ def test_changed_paths_walks_nested_dicts_and_compares_lists_whole() -> None:
 
 
 def test_camera_report_defaults_are_healthy_unpaused_and_empty() -> None:
-    r = CameraReport("door", CameraStatus("online", time.time()))
+    r = CameraReport("door", CaptureStatus("online", time.time()))
     assert (r.paused, r.healthy, r.error, r.processed_total) == (False, True, None, 0)
 
 

@@ -7,14 +7,14 @@ from edge_agent.capture.base import BadFrame, FrameSource, SourceError, create_s
 from edge_agent.capture.config import CameraConfig, SourceConfig, SourceSpecError, source_from_string
 from edge_agent.capture.frames import normalize_frame
 from edge_agent.capture.iterate import iter_frames
-from edge_agent.capture.status import CameraStatus
+from edge_agent.capture.status import CaptureStatus
 from edge_agent.capture.worker import CameraWorker
 
 __all__ = [
     "BadFrame",
     "CameraConfig",
-    "CameraStatus",
     "CameraWorker",
+    "CaptureStatus",
     "FrameSource",
     "SourceConfig",
     "SourceError",

@@ -5,9 +5,6 @@ Any decoded array becomes BGR uint8 HxWx3 within size limits, or a skip reason.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import dataclass
 
 import cv2
@@ -92,30 +89,3 @@ def normalize_frame(img: object, max_side: int = 1920, min_side: int = 32) -> No
     if not bgr.flags.c_contiguous:
         bgr = np.ascontiguousarray(bgr)
     return Normalized(bgr, None, tuple(fixes))
-
-
-class RateLimitedLog:
-    """Logs a message per key at most once every `interval_s`, saying how many were suppressed in between."""
-
-    def __init__(self, logger: logging.Logger, interval_s: float = 30.0) -> None:
-        self._log = logger
-        self._interval = interval_s
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def log(self, level: int, key: str, msg: str, *args: object) -> bool:
-        """Log `msg % args` unless `key` was logged less than `interval_s` ago; True if it was logged."""
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last < self._interval:
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                return False
-            self._last[key] = now
-            n = self._suppressed.pop(key, 0)
-        if n:
-            self._log.log(level, msg + " (%d more like this in the last %.0fs)", *args, n, self._interval)
-        else:
-            self._log.log(level, msg, *args)
-        return True

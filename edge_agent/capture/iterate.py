@@ -13,7 +13,8 @@ import numpy as np
 
 from edge_agent.capture.base import BadFrame, create_source
 from edge_agent.capture.config import FileSourceConfig, FolderSourceConfig, FrameLimits, SourceConfig
-from edge_agent.capture.frames import RateLimitedLog, normalize_frame
+from edge_agent.capture.frames import normalize_frame
+from edge_agent.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def iter_frames(
     """
     lim = limits or FrameLimits()
     counts = skipped if skipped is not None else Counter()
-    rlog = RateLimitedLog(log, 30.0)
+    rlog = RateLimitedLog(30.0)
     src = create_source(unpaced(cfg))
     src.open()
     failures = 0
@@ -56,13 +57,13 @@ def iter_frames(
                 raw = src.retrieve()
             except BadFrame as bad:
                 counts[bad.reason] += 1
-                rlog.log(logging.WARNING, bad.reason, "skipped a bad frame (%s): %s", bad.reason, bad.detail)
+                rlog.warn(bad.reason, log, "skipped a bad frame (%s): %s", bad.reason, bad.detail)
                 continue
             norm = normalize_frame(raw, lim.max_side, lim.min_side)
             if norm.image is None:
                 reason = norm.skip or "decode_failed"
                 counts[reason] += 1
-                rlog.log(logging.WARNING, reason, "skipped a bad frame (%s)", reason)
+                rlog.warn(reason, log, "skipped a bad frame (%s)", reason)
                 continue
             yield norm.image
     finally:

@@ -11,7 +11,7 @@ State = Literal["online", "stalled", "offline"]
 
 
 @dataclass(frozen=True, slots=True)
-class CameraStatus:
+class CaptureStatus:
     """What `cameras/<id>/status` says: the state, since when (wall clock, epoch seconds) and a one-line reason.
 
     Reasons: offline → "starting", "eof" (a finite file/folder/demo finished), "closed"; stalled → "no frame for Ns",
@@ -98,22 +98,22 @@ def _rate(times: deque[float], now: float, window: float = 5.0) -> float:
 
 
 class StatusBox:
-    """The current CameraStatus plus a lock; `set` returns the new status only when the state changed."""
+    """The current CaptureStatus plus a lock; `set` returns the new status only when the state changed."""
 
-    def __init__(self, initial: CameraStatus) -> None:
+    def __init__(self, initial: CaptureStatus) -> None:
         self._status = initial
         self._lock = threading.Lock()
 
-    def get(self) -> CameraStatus:
+    def get(self) -> CaptureStatus:
         with self._lock:
             return self._status
 
-    def set(self, state: State, reason: str, now: float) -> CameraStatus | None:
+    def set(self, state: State, reason: str, now: float) -> CaptureStatus | None:
         """Change state (returns the new status), or only refresh the reason if the state is unchanged (None)."""
         with self._lock:
             if self._status.state == state:
                 if reason and reason != self._status.reason:
-                    self._status = CameraStatus(state, self._status.since, reason)
+                    self._status = CaptureStatus(state, self._status.since, reason)
                 return None
-            self._status = CameraStatus(state, now, reason)
+            self._status = CaptureStatus(state, now, reason)
             return self._status

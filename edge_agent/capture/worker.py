@@ -12,13 +12,14 @@ from typing import Self
 from edge_agent.capture.backoff import Backoff
 from edge_agent.capture.base import BadFrame, FrameSource, SourceError, create_source
 from edge_agent.capture.config import CameraConfig
-from edge_agent.capture.frames import RateLimitedLog, normalize_frame
-from edge_agent.capture.status import CameraStatus, CaptureCounters, CaptureSnapshot, State, StatusBox
+from edge_agent.capture.frames import normalize_frame
+from edge_agent.capture.status import CaptureCounters, CaptureSnapshot, CaptureStatus, State, StatusBox
+from edge_agent.ratelog import RateLimitedLog
 from edge_agent.records import Frame
 
 log = logging.getLogger(__name__)
 
-StatusCallback = Callable[[str, CameraStatus], None]
+StatusCallback = Callable[[str, CaptureStatus], None]
 _RETRY_PAUSE_S = 0.02  # between single failed reads, so a dead device is not polled in a tight loop
 _BAD_STREAK = 10  # after this many bad frames in a row, pause before each next one (a looping folder of junk)
 _BAD_PAUSE_S = 0.1
@@ -54,8 +55,8 @@ class CameraWorker:
         self._cond = threading.Condition()  # guards the slot and the counters
         self._slot: Frame | None = None
         self._counters = CaptureCounters()
-        self._status = StatusBox(CameraStatus("offline", time.time(), "starting"))
-        self._rlog = RateLimitedLog(log, 30.0)
+        self._status = StatusBox(CaptureStatus("offline", time.time(), "starting"))
+        self._rlog = RateLimitedLog(30.0)
         self._interval = 1.0 / cfg.max_fps if cfg.max_fps > 0 else 0.0
         self._next_due = 0.0
         self._opened = False
@@ -98,7 +99,7 @@ class CameraWorker:
             return frame
 
     @property
-    def status(self) -> CameraStatus:
+    def status(self) -> CaptureStatus:
         return self._status.get()
 
     @property
@@ -186,9 +187,7 @@ class CameraWorker:
         if n == 1:
             log.error("camera %s: %s; retrying with backoff", self.camera_id, msg)
         else:
-            self._rlog.log(
-                logging.WARNING, "open", "camera %s: still cannot open (%d attempts): %s", self.camera_id, n, msg
-            )
+            self._rlog.warn("open", log, "camera %s: still cannot open (%d attempts): %s", self.camera_id, n, msg)
         self._set_status("stalled", f"open failed: {msg}")
         return False
 
@@ -206,7 +205,7 @@ class CameraWorker:
         try:
             ok = src.grab()
         except Exception as exc:  # noqa: BLE001 - same as a failed read: count, log once, carry on
-            self._rlog.log(logging.WARNING, "grab", "camera %s: read error: %s", self.camera_id, exc)
+            self._rlog.warn("grab", log, "camera %s: read error: %s", self.camera_id, exc)
             ok = False
         now, ts = time.monotonic(), time.time()  # capture time = when the grab returned, before any decoding
         if self._stop.is_set():
@@ -275,8 +274,14 @@ class CameraWorker:
             self._counters.decoded += 1
             self._cond.notify_all()
         for fix in norm.fixes:
-            self._rlog.log(
-                logging.INFO, f"fix-{fix}", "camera %s: frame normalised (%s), shape %s", self.camera_id, fix, raw.shape
+            self._rlog.warn(
+                f"fix-{fix}",
+                log,
+                "camera %s: frame normalised (%s), shape %s",
+                self.camera_id,
+                fix,
+                raw.shape,
+                level=logging.INFO,
             )
         self._advance_due(now)
         self._bad_streak = 0
@@ -297,7 +302,7 @@ class CameraWorker:
             self._stop.wait(_BAD_PAUSE_S)  # nothing but bad frames: don't spin a core on them
         # Per file for file-backed sources, so every bad image is named once (a looping folder still rate-limits).
         key = f"skip-{reason}" if item is None else f"skip-{reason}-{item}"
-        self._rlog.log(logging.WARNING, key, "camera %s: skipped a bad frame (%s): %s", self.camera_id, reason, detail)
+        self._rlog.warn(key, log, "camera %s: skipped a bad frame (%s): %s", self.camera_id, reason, detail)
 
     def _on_read_failure(self) -> None:
         with self._cond:
@@ -311,9 +316,9 @@ class CameraWorker:
 
     def _drop_source(self, reason: str) -> None:
         """Close the source so the loop reopens it, and say the camera is stalled."""
-        self._rlog.log(
-            logging.WARNING,
+        self._rlog.warn(
             "drop",
+            log,
             "camera %s: %s; reopening %s with backoff",
             self.camera_id,
             reason,

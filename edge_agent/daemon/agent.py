@@ -22,7 +22,7 @@ from edge_agent.systemd import Notifier
 
 if TYPE_CHECKING:
     from edge_agent.capture.config import CameraConfig
-    from edge_agent.capture.status import CameraStatus
+    from edge_agent.capture.status import CaptureStatus
     from edge_agent.capture.worker import CameraWorker
     from edge_agent.classify import AttributeClassifier
     from edge_agent.detect.base import FaceDetector
@@ -134,11 +134,11 @@ class Agent:
         self._closers.append((f"camera {cam.id}", lambda: worker.close(1.0)))
         worker.start()
 
-    def _on_camera_status(self, camera_id: str, status: CameraStatus) -> None:
+    def _on_camera_status(self, camera_id: str, status: CaptureStatus) -> None:
         """Called from capture threads on every status change: retained `cameras/<id>/status`."""
         self._send_camera_status(camera_id, status)
 
-    def camera_report(self, runner: CameraRunner, status: CameraStatus | None = None) -> messages.CameraReport:
+    def camera_report(self, runner: CameraRunner, status: CaptureStatus | None = None) -> messages.CameraReport:
         now = time.monotonic()
         return messages.CameraReport(
             camera_id=runner.camera_id,
@@ -149,7 +149,7 @@ class Agent:
             processed_total=runner.processed_total,
         )
 
-    def _send_camera_status(self, camera_id: str, status: CameraStatus | None = None) -> None:
+    def _send_camera_status(self, camera_id: str, status: CaptureStatus | None = None) -> None:
         runner = next((r for r in self.runners if r.camera_id == camera_id), None)
         if runner is None:  # a status change while the camera is still being added
             if status is None:

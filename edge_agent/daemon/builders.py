@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from edge_agent.analytics.config import AnalyticsConfig
     from edge_agent.capture.config import CameraConfig
-    from edge_agent.capture.status import CameraStatus
+    from edge_agent.capture.status import CaptureStatus
     from edge_agent.capture.worker import CameraWorker
     from edge_agent.classify import AttributeClassifier
     from edge_agent.classify.config import AttributesConfig
@@ -91,7 +91,7 @@ def publisher(mqtt: MqttConfig, outbox: OutboxConfig, device_id: str, state_dir:
     return Publisher(mqtt, outbox, device_id, state_dir)
 
 
-def camera_worker(cam: CameraConfig, on_status: Callable[[str, CameraStatus], None]) -> CameraWorker:
+def camera_worker(cam: CameraConfig, on_status: Callable[[str, CaptureStatus], None]) -> CameraWorker:
     """A started-on-demand capture worker for one [[cameras]] entry; status changes go to on_status(id, status)."""
     from edge_agent.capture.worker import CameraWorker
 

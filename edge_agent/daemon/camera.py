@@ -29,7 +29,7 @@ from edge_agent.records import Attributes, Detection, Face, Frame, Pose, TrackHi
 from edge_agent.track.sampling import laplacian_variance, visible_fraction
 
 if TYPE_CHECKING:
-    from edge_agent.capture.status import CameraStatus, CaptureSnapshot
+    from edge_agent.capture.status import CaptureSnapshot, CaptureStatus
     from edge_agent.detect.guided import GuidedDetector
     from edge_agent.track.tracker import Classify
 
@@ -46,7 +46,7 @@ class FrameFeed(Protocol):
     """What a runner needs from a capture worker (capture.worker.CameraWorker is the implementation)."""
 
     @property
-    def status(self) -> CameraStatus: ...
+    def status(self) -> CaptureStatus: ...
 
     @property
     def finished(self) -> bool: ...

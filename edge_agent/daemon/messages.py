@@ -19,7 +19,7 @@ from edge_agent.daemon.sinks import Outgoing
 from edge_agent.timefmt import iso_ts
 
 if TYPE_CHECKING:
-    from edge_agent.capture.status import CameraStatus
+    from edge_agent.capture.status import CaptureStatus
     from edge_agent.detect.config import DetectorConfig
     from edge_agent.modelmeta import ModelMetadata
 
@@ -38,7 +38,7 @@ class CameraReport:
     """What the agent knows about one camera at one instant, for `cameras/<id>/status` and `cmd/status`."""
 
     camera_id: str
-    status: CameraStatus
+    status: CaptureStatus
     paused: bool = False
     healthy: bool = True
     error: str | None = None  # the last unexpected error's type and text, while unhealthy
@@ -96,8 +96,8 @@ def info(cfg: AgentConfig, meta: ModelMetadata | None, started_ts: float) -> Out
     return Outgoing("info", payload, INFO_SCHEMA, None, retain=True)
 
 
-def status_fields(status: CameraStatus) -> dict[str, Any]:
-    """The capture worker's CameraStatus → {"state", "since", "reason"}."""
+def status_fields(status: CaptureStatus) -> dict[str, Any]:
+    """The capture worker's CaptureStatus → {"state", "since", "reason"}."""
     return {"state": status.state, "since": iso_ts(status.since), "reason": status.reason or None}
 
 

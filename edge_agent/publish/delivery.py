@@ -20,7 +20,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.publish import envelope
 from edge_agent.publish.config import MqttConfig
 from edge_agent.publish.outbox import Outbox, Row
-from edge_agent.publish.ratelog import RateLimitedLog
+from edge_agent.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class Sent:
     gen: int
 
 
-class Delivery:
+class InflightWindow:
     """Owned by the sender thread, except `on_ack`, `connection_up` and `connection_down` (network thread)."""
 
     def __init__(self, outbox: Outbox, cfg: MqttConfig, warnings: RateLimitedLog) -> None:

@@ -1,7 +1,7 @@
 """The MQTT publisher: outbox-backed QoS 1 delivery, status/Last Will, reconnect with backoff, command subscriptions.
 
 Threads: paho's network thread (callbacks only record facts and never touch the disk, so a full disk cannot
-kill it) and one sender thread that owns the hand-off outbox → paho (`Delivery`), the outbox upkeep and the
+kill it) and one sender thread that owns the hand-off outbox → paho (`InflightWindow`), the outbox upkeep and the
 supervision of the network thread: a dead one is replaced by a new client. Status messages (online, offline,
 the Last Will) are outside the sequence and built without any disk access.
 """
@@ -21,11 +21,11 @@ from edge_agent.config.errors import ConfigError
 from edge_agent.publish import envelope, failover, transport
 from edge_agent.publish.auth import resolve_credentials, tls_context
 from edge_agent.publish.config import MqttConfig, OutboxConfig
-from edge_agent.publish.delivery import Delivery
+from edge_agent.publish.delivery import InflightWindow
 from edge_agent.publish.envelope import MessageError
 from edge_agent.publish.incoming import CommandCallback, Incoming
 from edge_agent.publish.outbox import Outbox
-from edge_agent.publish.ratelog import RateLimitedLog
+from edge_agent.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Publisher:
         self._ssl_ctx = tls_context(cfg.tls) if cfg.tls.enabled else None
         self.warnings = RateLimitedLog()
         self._outbox = Outbox(state_dir / outbox_cfg.file_name, outbox_cfg, self.warnings)
-        self._delivery = Delivery(self._outbox, cfg, self.warnings)
+        self._delivery = InflightWindow(self._outbox, cfg, self.warnings)
         self._subs: dict[str, CommandCallback] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()

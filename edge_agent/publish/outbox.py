@@ -32,7 +32,6 @@ from typing import IO
 
 from edge_agent.publish.config import OutboxConfig
 from edge_agent.publish.outbox_open import open_database, wal_cap
-from edge_agent.publish.ratelog import RateLimitedLog
 from edge_agent.publish.storage import (
     OutboxError,
     OutboxStorageError,
@@ -42,6 +41,7 @@ from edge_agent.publish.storage import (
     disk_bytes,
     free_bytes,
 )
+from edge_agent.ratelog import RateLimitedLog
 
 __all__ = ["Outbox", "OutboxError", "OutboxStorageError", "Row"]
 

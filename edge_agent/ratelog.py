@@ -1,4 +1,4 @@
-"""Rate-limited warnings for things that can happen once per message: one line per kind per interval, with a count.
+"""Rate-limited warnings for what can repeat per message or frame: one line per kind per interval, with a count.
 
 Why: a full disk, an ACL or a flood of bad commands can repeat a warning thousands of times a minute; the journal
 (and the SD card under it) should get one line a minute that says how many, and `stats.warnings` the exact counts.
