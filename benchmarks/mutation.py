@@ -76,9 +76,10 @@ SCOPES: dict[str, Scope] = {
             "tests/test_analytics_payloads.py",
             "tests/test_analytics_summary.py",
             "tests/test_pose.py",
+            "tests/test_daemon_units.py",
         ),
     ),
-    "outbox": Scope(("edge_agent/publish/outbox.py",), ("tests/test_outbox.py",)),
+    "outbox": Scope(("edge_agent/publish/outbox.py",), ("tests/test_outbox.py", "tests/test_outbox_corruption.py")),
 }
 
 
