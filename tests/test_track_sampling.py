@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import pytest
 
 from edge_agent.analytics.synthetic import head, make_face
-from edge_agent.records import Attributes, Face
+from edge_agent.records import Attributes, Box, Detection, Face, Pose
 from edge_agent.track.config import SamplingConfig, TrackerConfig
 from edge_agent.track.events import HeadSpec, TrackEnd
-from edge_agent.track.sampling import face_sharpness
+from edge_agent.track.sampling import (
+    AttributeSampler,
+    Candidate,
+    SampleState,
+    face_quality,
+    face_sharpness,
+    laplacian_variance,
+    sharpness_score,
+    visible_fraction,
+)
 from edge_agent.track.tracker import Tracker
 from tests.fixtures.media import astronaut_bgr
 
@@ -144,15 +155,253 @@ def test_real_classifier_runs_only_for_big_faces(packaged_classifier) -> None:
 
 
 def test_sharpness_falls_with_blur() -> None:
-    import cv2
-
     img = astronaut_bgr()
-    from edge_agent.records import Box
-
     box = Box(178, 81, 272, 175)
     sharp = face_sharpness(img, box, 300.0)
     blurred = face_sharpness(cv2.GaussianBlur(img, (0, 0), 6.0), box, 300.0)
     assert sharp > 0.5 > blurred
+
+
+# ---- the blur measure ---------------------------------------------------------------------------------------------
+
+
+def _noise(h: int = 64, w: int = 64) -> np.ndarray:
+    """Deterministic BGR noise: every crop of it differs from its neighbours, so every pixel counts."""
+    return np.random.default_rng(7).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _cv2_variance(patch: np.ndarray) -> float:
+    """The blur measure computed straight with cv2: 32x32 by area averaging, grey, CV_32F Laplacian, variance."""
+    small = cv2.resize(patch, (32, 32), interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def test_laplacian_variance_is_measured_on_the_area_resized_grey_patch() -> None:
+    img = astronaut_bgr()
+    patch = img[81:175, 178:272]  # the box below: x1, y1 floored, x2, y2 ceiled
+    got = laplacian_variance(img, Box(178.6, 81.4, 271.2, 174.5))
+    assert got == pytest.approx(_cv2_variance(patch), rel=1e-6)
+    # The choices matter on this face: bilinear resize, the colour channels, or a uint8 Laplacian all measure else.
+    linear = cv2.resize(patch, (32, 32), interpolation=cv2.INTER_LINEAR)
+    assert float(cv2.Laplacian(cv2.cvtColor(linear, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()) > 1.3 * got
+    area = cv2.resize(patch, (32, 32), interpolation=cv2.INTER_AREA)
+    assert abs(float(cv2.Laplacian(area, cv2.CV_32F).var()) - got) > 50.0
+    assert float(cv2.Laplacian(cv2.cvtColor(area, cv2.COLOR_BGR2GRAY), cv2.CV_8U).var()) < 0.6 * got
+
+
+def test_laplacian_variance_of_a_grey_image_uses_it_as_is() -> None:
+    grey = cv2.cvtColor(astronaut_bgr(), cv2.COLOR_BGR2GRAY)
+    got = laplacian_variance(grey, Box(178, 81, 272, 175))
+    assert got == pytest.approx(_cv2_variance(grey[81:175, 178:272]), rel=1e-6)
+    assert got > 1000.0
+
+
+def test_laplacian_variance_includes_the_first_row_and_column() -> None:
+    img = _noise()
+    expected = _cv2_variance(img[0:40, 0:40])
+    assert _cv2_variance(img[1:40, 0:40]) != pytest.approx(expected, rel=1e-3)  # row 0 changes the measure
+    assert _cv2_variance(img[0:40, 1:40]) != pytest.approx(expected, rel=1e-3)  # and so does column 0
+    assert laplacian_variance(img, Box(0, 0, 40, 40)) == pytest.approx(expected, rel=1e-6)
+    assert laplacian_variance(img, Box(-6.5, -3.2, 40, 40)) == pytest.approx(expected, rel=1e-6)  # clipped at 0
+
+
+def test_laplacian_variance_measures_boxes_from_4px_on() -> None:
+    img = _noise()
+    wide4 = laplacian_variance(img, Box(10, 20, 14, 30))  # 4 x 10 px: measured
+    tall4 = laplacian_variance(img, Box(20, 10, 30, 14))  # 10 x 4 px: measured
+    assert wide4 == pytest.approx(_cv2_variance(img[20:30, 10:14]), rel=1e-6) and wide4 > 0.0
+    assert tall4 == pytest.approx(_cv2_variance(img[10:14, 20:30]), rel=1e-6) and tall4 > 0.0
+    # One pixel less on either side, anywhere in the frame: not measured.
+    assert laplacian_variance(img, Box(10, 20, 13, 30)) == 0.0
+    assert laplacian_variance(img, Box(20, 10, 30, 13)) == 0.0
+    assert laplacian_variance(img, Box(0, 0, 3, 3)) == 0.0
+    assert laplacian_variance(img, Box(61, 10, 70, 30)) == 0.0  # 3 px left after clipping to the frame
+
+
+def test_laplacian_variance_that_is_not_finite_measures_zero() -> None:
+    img = np.zeros((40, 40, 3), np.float32)
+    img[::2, ::2] = 200.0
+    assert laplacian_variance(img, Box(0, 0, 40, 40)) > 0.0  # a float image is measured like any other
+    img[20, 20] = np.nan
+    assert laplacian_variance(img, Box(0, 0, 40, 40)) == 0.0
+    img[20, 20] = np.inf
+    with np.errstate(invalid="ignore"):  # inf - inf in the Laplacian's variance
+        assert laplacian_variance(img, Box(0, 0, 40, 40)) == 0.0
+
+
+def test_sharpness_score_maps_variance_to_0_1() -> None:
+    assert sharpness_score(None, 300.0) is None
+    assert sharpness_score(300.0, 300.0) == 0.5
+    assert sharpness_score(100.0, 300.0) == 0.25
+    assert sharpness_score(900.0, 300.0) == 0.75
+    assert sharpness_score(1.0, 300.0) == 1.0 / 301.0  # any positive variance counts
+    assert sharpness_score(0.5, 300.0) == 0.5 / 300.5
+    assert sharpness_score(0.0, 300.0) == 0.0
+    assert sharpness_score(-50.0, 300.0) == 0.0  # not a variance: 0, never outside 0-1
+    assert sharpness_score(math.nan, 300.0) == 0.0
+
+
+def test_face_sharpness_is_the_mapped_variance_and_zero_when_unmeasurable() -> None:
+    img = astronaut_bgr()
+    box = Box(178, 81, 272, 175)
+    v = _cv2_variance(img[81:175, 178:272])
+    assert face_sharpness(img, box, 300.0) == pytest.approx(v / (v + 300.0), rel=1e-6)
+    assert face_sharpness(np.full((64, 64, 3), 128, np.uint8), Box(10, 10, 50, 50), 300.0) == 0.0  # flat
+    assert face_sharpness(img, Box(10, 10, 12, 40), 300.0) == 0.0  # too narrow to measure
+
+
+# ---- how much of the face's crop is in the frame ---------------------------------------------------------------
+
+
+def test_visible_fraction_of_a_face_inside_and_cut_by_the_edge() -> None:
+    assert visible_fraction(Box(200, 100, 280, 180), 640, 480) == pytest.approx(1.0)
+    # 80 px face at the left edge: its 120 px square (margin 0.25) spans x -40..80, y 80..200 -> 80 x 120 inside.
+    assert visible_fraction(Box(-20, 100, 60, 180), 640, 480) == pytest.approx(2.0 / 3.0)
+    # Centred on the bottom edge (height is the clip limit there): the square spans y 420..540, half of it inside.
+    assert visible_fraction(Box(200, 440, 280, 520), 640, 480) == pytest.approx(0.5)
+    # Margin 0: the square is the face itself, 60 x 80 of it inside.
+    assert visible_fraction(Box(-20, 100, 60, 180), 640, 480, margin=0.0) == pytest.approx(0.75)
+
+
+def test_visible_fraction_of_tiny_and_empty_boxes() -> None:
+    assert visible_fraction(Box(10, 10, 10.4, 10.4), 640, 480) == pytest.approx(1.0)  # square of 0.36 px^2
+    assert visible_fraction(Box(10, 10, 10, 10), 640, 480) == 0.0  # no area: nothing to see
+
+
+# ---- face quality ---------------------------------------------------------------------------------------------------
+
+
+def _face(
+    face_px: float = 50.0,
+    width: float = 80.0,
+    score: float = 0.8,
+    sharpness: float | None = None,
+    visible: float = 1.0,
+    pose: Pose | None = None,
+) -> Face:
+    box = Box(100.0, 100.0, 100.0 + width, 100.0 + width)
+    det = Detection(box=box, score=score, keypoints=np.zeros((6, 2), np.float32))
+    return Face(detection=det, attributes=None, pose=pose, face_px=face_px, sharpness=sharpness, visible=visible)
+
+
+def test_face_quality_uses_face_px_and_falls_back_to_the_box_width() -> None:
+    assert face_quality(_face(face_px=50.0), 100.0, 300.0) == pytest.approx(0.8 * 0.5)
+    assert face_quality(_face(face_px=1.0), 100.0, 300.0) == pytest.approx(0.8 * 0.01)
+    assert face_quality(_face(face_px=0.0), 100.0, 300.0) == pytest.approx(0.8 * 0.8)  # not given: box width 80
+    assert face_quality(_face(face_px=50.0, pose=Pose(yaw=60.0, pitch=0.0)), 100.0, 300.0) == pytest.approx(0.2)
+
+
+def test_face_quality_counts_sharpness_when_measured() -> None:
+    # Variance 100 at ref 300 is sharpness 0.25: the weight halves (2 x 0.25); at 150 or above it is not reduced.
+    assert face_quality(_face(sharpness=100.0), 100.0, 300.0) == pytest.approx(0.8 * 0.5 * 0.5)
+    assert face_quality(_face(sharpness=100.0), 100.0, 100.0) == pytest.approx(0.8 * 0.5)
+    assert face_quality(_face(sharpness=0.0), 100.0, 300.0) == 0.0
+    assert face_quality(_face(sharpness=None), 100.0, 300.0) == pytest.approx(0.8 * 0.5)
+
+
+def test_face_quality_falls_with_the_square_of_the_visible_fraction() -> None:
+    assert face_quality(_face(visible=0.5), 100.0, 300.0) == pytest.approx(0.8 * 0.5 * 0.25)
+    assert face_quality(_face(visible=0.8), 100.0, 300.0) == pytest.approx(0.8 * 0.5 * 0.64)
+    assert face_quality(_face(visible=0.0), 100.0, 300.0) == 0.0
+
+
+# ---- the sampler's decisions --------------------------------------------------------------------------------------
+
+
+def _sampler(**sampling: object) -> AttributeSampler:
+    return AttributeSampler(_cfg(**sampling))  # min_face_px 40
+
+
+def _cand(quality: float, state: SampleState | None = None, face_px: float = 100.0, index: int = 0) -> Candidate:
+    return Candidate(index=index, state=state if state is not None else SampleState(), quality=quality, face_px=face_px)
+
+
+def test_choose_takes_a_face_exactly_min_face_px_wide() -> None:
+    sampler = _sampler()
+    at, under = _cand(0.5, face_px=40.0, index=0), _cand(0.9, face_px=39.9, index=1)
+    assert sampler.choose(0.0, [at, under]) == [at]
+    assert (sampler.too_small, sampler.chosen, sampler.held_back) == (1, 1, 0)
+    assert under.state.best_quality == 0.0 and at.state.best_quality == 0.5  # a too-small face is not a sample
+
+
+def test_choose_counters_accumulate_over_frames() -> None:
+    sampler = _sampler(max_per_frame=2)
+    for t in (0.0, 1.0):  # fresh visits each frame: all eligible, the budget holds one back
+        cands = [_cand(q, face_px=px, index=i) for i, (q, px) in enumerate([(0.9, 60), (0.3, 80), (0.6, 40), (1, 20)])]
+        assert [c.index for c in sampler.choose(t, cands)] == [0, 2]
+    assert (sampler.chosen, sampler.held_back, sampler.too_small) == (4, 2, 2)
+
+
+def test_a_visit_at_max_samples_is_not_eligible() -> None:
+    sampler = _sampler(max_samples=5, max_wait_s=1.0)
+    assert not sampler._eligible(100.0, _cand(0.9, SampleState(samples=5, last_t=0.0, best_quality=0.5)))
+    assert sampler._eligible(100.0, _cand(0.9, SampleState(samples=4, last_t=0.0, best_quality=0.5)))
+
+
+def test_rate_limit_allows_a_sample_exactly_one_period_later() -> None:
+    sampler = _sampler(max_rate_hz=4.0, max_wait_s=1.0, quality_ratio=0.5, max_samples=100)
+
+    def eligible(since: float) -> bool:
+        return sampler._eligible(since, _cand(0.9, SampleState(samples=1, last_t=0.0, best_quality=0.9)))
+
+    assert eligible(0.25)  # one period
+    assert eligible((1.0 - 1e-3) / 4.0)  # the slack: a thousandth of a period early
+    assert not eligible(0.2495)
+    assert not eligible(0.1)
+
+
+def test_a_low_quality_face_waits_until_max_wait_s() -> None:
+    sampler = _sampler(max_rate_hz=4.0, max_wait_s=1.0, quality_ratio=0.5, max_samples=100)
+
+    def eligible(t: float, samples: int = 1) -> bool:
+        state = SampleState(samples=samples, last_t=0.0 if samples else -math.inf, best_quality=0.9)
+        return sampler._eligible(t, _cand(0.1, state))  # 0.1 < 0.5 x 0.9
+
+    assert not eligible(0.5)
+    assert not eligible(0.999)
+    assert eligible(1.0)  # exactly max_wait_s
+    assert eligible(2.0)
+    assert eligible(0.5, samples=0)  # a visit's first sample is taken whatever its quality
+
+
+def test_quality_ratio_of_the_best_seen_is_enough() -> None:
+    sampler = _sampler(max_rate_hz=4.0, max_wait_s=10.0, quality_ratio=0.5, max_samples=100)
+
+    def eligible(quality: float) -> bool:
+        return sampler._eligible(1.0, _cand(quality, SampleState(samples=2, last_t=0.0, best_quality=0.8)))
+
+    assert eligible(0.4)  # exactly 0.5 x 0.8
+    assert eligible(0.5)
+    assert not eligible(0.39)
+
+
+def test_sampled_stops_at_max_samples() -> None:
+    sampler = _sampler(min_samples=1, max_samples=2, stop_margin=0.15)
+    state = SampleState()
+    sampler.sampled(state, 1.0, margin=0.0)
+    assert (state.samples, state.last_t, state.done) == (1, 1.0, False)
+    sampler.sampled(state, 2.0, margin=0.0)
+    assert (state.samples, state.last_t, state.done) == (2, 2.0, True)  # never settled, but that is all it gets
+
+
+def test_sampled_stops_when_the_margin_reaches_stop_margin() -> None:
+    sampler = _sampler(min_samples=2, max_samples=30, stop_margin=0.25)
+    state = SampleState()
+    sampler.sampled(state, 1.0, margin=0.25)
+    assert not state.done  # confident, but under min_samples
+    sampler.sampled(state, 2.0, margin=0.2499)
+    assert not state.done
+    sampler.sampled(state, 3.0, margin=0.25)  # exactly stop_margin
+    assert state.done
+
+
+def test_sampled_in_every_frame_mode_never_stops() -> None:
+    sampler = _sampler(mode="every_frame", min_samples=1, max_samples=1)
+    state = SampleState()
+    for t in (1.0, 2.0):
+        sampler.sampled(state, t, margin=1.0)
+    assert (state.samples, state.last_t, state.done) == (2, 2.0, False)
 
 
 @pytest.fixture
