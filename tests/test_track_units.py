@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
 from edge_agent.analytics.synthetic import make_face
-from edge_agent.records import Box, Pose
+from edge_agent.records import Attributes, Box, Face, HeadResult, Pose
 from edge_agent.timefmt import iso_ts
 from edge_agent.track.attention import AttentionMeter
-from edge_agent.track.config import AttentionConfig, HeadConfidence, TrackerConfig
+from edge_agent.track.config import AttentionConfig, HeadConfidence, TrackerConfig, VisitConfig
 from edge_agent.track.events import AttributeEstimate, HeadEstimate, HeadSpec, TrackEnd, TrackUpdate
 from edge_agent.track.payloads import attributes_payload, head_payload, track_payload
 from edge_agent.track.tracker import Tracker, _reconnect_score
@@ -151,3 +155,120 @@ def test_finish_closes_the_spell_and_leaves_the_meter_not_looking() -> None:
     m.observe(0.2, LOOK)
     m.finish()
     assert m.looking is False and m.glances == 0 and m.first_glance() is None
+
+
+# ---- tracker: hints, present, flush and the end record -------------------------------------------------------------
+
+GENDER_SPEC = HeadSpec(labels={"gender": ("male", "female")})
+
+
+def walk(tracker: Tracker, times: list[float], step_px: float = 0.0, **face: Any) -> None:
+    """One face walking right by `step_px` per frame (frame time = ts = mono)."""
+    for i, t in enumerate(times):
+        tracker.update([make_face(300.0 + i * step_px, **face)], t, t)
+
+
+def test_hints_predict_along_the_measured_velocity_in_face_widths_per_second() -> None:
+    tracker = Tracker(TrackerConfig(max_missed_s=0.5, visit_gap_s=2.0), HeadSpec())
+    walk(tracker, [10.0, 10.25, 10.5], step_px=30.0)  # 120 px/s, face 120 px wide
+    (hint,) = tracker.hints(10.75)
+    assert hint.track_id == tracker.present()[0].track_id and hint.last_seen == 10.5
+    assert hint.speed == pytest.approx(1.0)
+    assert hint.box.center[0] == pytest.approx(360.0 + 120.0 * 0.25) and hint.box.center[1] == pytest.approx(240.0)
+    assert tracker.hints(10.25)[0].box.center[0] == pytest.approx(360.0)  # no prediction backwards in time
+    assert tracker.hints(12.0)[0].box.center[0] == pytest.approx(360.0 + 120.0 * 0.5)  # capped at max_missed_s
+
+
+def test_hints_and_present_keep_a_track_exactly_max_missed_s_and_not_longer() -> None:
+    tracker = Tracker(TrackerConfig(max_missed_s=0.5, visit_gap_s=2.0), HeadSpec())
+    assert tracker.present_count() == 0 and tracker.present() == []
+    walk(tracker, [10.0, 10.25])
+    tracker.update([], 10.75, 10.75)  # unseen for exactly max_missed_s
+    assert len(tracker.hints(10.75)) == 1 and tracker.present_count() == 1
+    (view,) = tracker.present()
+    assert view.start_ts == 10.0 and view.dwell_s == 0.25
+    tracker.update([], 11.0, 11.0)  # 0.75 s: still a visit (visit_gap_s 2), no longer present
+    assert tracker.hints(11.0) == [] and tracker.present_count() == 0 and tracker.present() == []
+    assert tracker.stats()["active"] == 1
+
+
+def test_present_count_counts_confirmed_tracks_once_each() -> None:
+    tracker = Tracker(TrackerConfig(), HeadSpec())
+    tracker.update([make_face(150.0), make_face(450.0)], 1.0, 1.0)  # tentative: one detection each
+    assert tracker.present_count() == 0
+    tracker.update([make_face(150.0), make_face(450.0)], 1.1, 1.1)
+    assert tracker.present_count() == 2 == len(tracker.present())
+
+
+def test_flush_ends_confirmed_visits_and_counts_dropped_tentative_ones() -> None:
+    tracker = Tracker(TrackerConfig(), HeadSpec())
+    for round_ in range(2):
+        t0 = 10.0 * round_
+        tracker.update([make_face(150.0)], t0, t0)
+        tracker.update([make_face(150.0), make_face(450.0)], t0 + 0.1, t0 + 0.1)  # the second face: tentative
+        (end,) = tracker.flush()
+        assert end.reason == "shutdown"
+    assert tracker.flush("paused") == []
+    stats = tracker.stats()
+    assert stats["tracks_ended"] == 2 and stats["tentative_dropped"] == 2 and stats["active"] == 0
+
+
+def test_a_visit_of_exactly_min_dwell_s_and_min_samples_is_not_short() -> None:
+    visits = VisitConfig(min_dwell_s=0.5, min_samples=3)
+    tracker = Tracker(TrackerConfig(), HeadSpec(), visits=visits)
+    walk(tracker, [1.0, 1.25, 1.5])
+    (end,) = tracker.flush()
+    assert (end.dwell_s, end.samples, end.short) == (0.5, 3, False)
+    tracker2 = Tracker(TrackerConfig(), HeadSpec(), visits=visits)
+    walk(tracker2, [1.0, 1.5])
+    assert tracker2.flush()[0].short is True
+
+
+def test_update_events_carry_the_latest_pose() -> None:
+    tracker = Tracker(TrackerConfig(update_interval_s=0.1), HeadSpec())
+    events = [ev for t in (1.0, 1.1, 1.2, 1.3) for ev in tracker.update([make_face(300.0, yaw=20.0)], t, t)]
+    updates = [ev for ev in events if isinstance(ev, TrackUpdate)]
+    assert updates and all(u.pose is not None and u.pose.yaw == pytest.approx(20.0, abs=3.0) for u in updates)
+
+
+def gender(p_female: float) -> Attributes:
+    return Attributes(gender=HeadResult(("male", "female"), (1.0 - p_female, p_female)))
+
+
+def test_the_end_record_counts_classified_faces_and_rounds_the_decision_margin() -> None:
+    tracker = Tracker(TrackerConfig(), GENDER_SPEC)
+    calls: list[int] = []
+
+    def classify(faces: Sequence[Face]) -> list[Attributes]:
+        calls.append(len(faces))
+        return [gender(0.876544) for _ in faces]
+
+    for t in (1.0, 1.3, 1.6, 1.9):
+        tracker.update([make_face(300.0)], t, t, classify)
+    (end,) = tracker.flush()
+    assert end.classified == sum(calls) > 0
+    # smallest gap: top 0.876544 vs the 0.6 confidence bar (the runner-up is 0.753088 away)
+    assert end.margin == 0.2765
+
+
+def test_classify_uses_face_px_for_the_size_gate_and_sharpness_for_quality() -> None:
+    tracker = Tracker(TrackerConfig(min_face_px=40.0), GENDER_SPEC)
+    seen: list[Face] = []
+
+    def classify(faces: Sequence[Face]) -> list[Attributes]:
+        seen.extend(faces)
+        return [gender(0.9) for _ in faces]
+
+    small = replace(make_face(300.0), face_px=30.0, sharpness=200.0)  # box 120 px wide, face measured at 30 px
+    for t in (1.0, 1.5):
+        tracker.update([small], t, t, classify)
+    assert seen == [] and tracker.stats()["classify_too_small"] == 2
+    sharp = replace(make_face(300.0), sharpness=200.0)
+    tracker.update([sharp], 2.0, 2.0, classify)
+    assert len(seen) == 1
+
+
+def test_a_classifier_returning_the_wrong_number_of_results_is_an_error() -> None:
+    tracker = Tracker(TrackerConfig(), GENDER_SPEC)
+    with pytest.raises(ValueError, match="zip"):
+        tracker.update([make_face(300.0)], 1.0, 1.0, lambda faces: [])
