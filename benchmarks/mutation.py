@@ -79,7 +79,17 @@ SCOPES: dict[str, Scope] = {
             "tests/test_daemon_units.py",
         ),
     ),
-    "outbox": Scope(("edge_agent/publish/outbox.py",), ("tests/test_outbox.py", "tests/test_outbox_corruption.py")),
+    # The outbox's own tests, plus the publisher's and the full-disk ones (tmpfs) that drive it in process; the
+    # 60 s WAL-bound test is left out (too slow per mutant).
+    "outbox": Scope(
+        ("edge_agent/publish/outbox.py",),
+        (
+            "tests/test_outbox.py",
+            "tests/test_outbox_corruption.py",
+            "tests/test_publish.py",
+            "tests/test_reliability_disk.py",
+        ),
+    ),
 }
 
 
