@@ -63,6 +63,7 @@ SCOPES: dict[str, Scope] = {
             "tests/test_track_properties.py",
             "tests/test_track_sampling.py",
             "tests/test_track_units.py",
+            "tests/test_track_motion.py",
             "tests/test_detect_schedule.py",
             "tests/test_analytics_attention.py",
             "tests/test_analytics_payloads.py",
