@@ -286,8 +286,10 @@ class Outbox:
                         del self._topics[topic]  # drained for now; put() re-adds it
                     if rows:
                         self._cursor[topic] = rows[-1][0]
-                        self._leased.update(r[0] for r in rows)
-                        out.extend(Row(r[0], topic, bytes(r[1]), bool(r[2]), float(r[3])) for r in rows)
+                        # acknowledged rows whose delete is still outstanding are never offered again
+                        fresh = [r for r in rows if r[0] not in self._pending]
+                        self._leased.update(r[0] for r in fresh)
+                        out.extend(Row(r[0], topic, bytes(r[1]), bool(r[2]), float(r[3])) for r in fresh)
         return out
 
     def _topic_order(self) -> list[str]:
