@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -141,12 +142,12 @@ def test_a_closed_spell_of_exactly_min_glance_s_is_a_glance() -> None:
 
 
 def test_an_open_spell_counts_from_exactly_min_glance_s_and_not_before() -> None:
-    m = meter(0.6)
+    m = meter(0.5)  # times below are exact binary fractions, so the spell is exactly 0.5 s
     m.observe(1.0, LOOK)
+    m.observe(1.25, LOOK)
+    assert (m.glances, m.first_glance()) == (0, None)  # looking, but only 0.25 s so far
     m.observe(1.5, LOOK)
-    assert (m.glances, m.first_glance()) == (0, None)  # looking, but only 0.5 s so far
-    m.observe(1.6, LOOK)
-    assert (m.glances, m.first_glance()) == (1, 1.0)
+    assert (m.glances, m.first_glance(), m.attention_s) == (1, 1.0, 0.5)
 
 
 def test_finish_closes_the_spell_and_leaves_the_meter_not_looking() -> None:
@@ -272,3 +273,72 @@ def test_a_classifier_returning_the_wrong_number_of_results_is_an_error() -> Non
     tracker = Tracker(TrackerConfig(), GENDER_SPEC)
     with pytest.raises(ValueError, match="zip"):
         tracker.update([make_face(300.0)], 1.0, 1.0, lambda faces: [])
+
+
+def smoothing_meter(tau: float, max_gap_s: float = 5.0) -> AttentionMeter:
+    cfg = AttentionConfig(min_glance_s=0.3, smoothing_s=tau, yaw_limit_deg=25.0, pitch_limit_deg=20.0)
+    return AttentionMeter(cfg, max_gap_s=max_gap_s)
+
+
+def test_a_fresh_meter_is_not_looking() -> None:
+    m = smoothing_meter(0.5)
+    assert m.looking is False and (m.glances, m.attention_s, m.first_glance()) == (0, 0.0, None)
+
+
+def test_pose_is_the_running_median_smoothed_exponentially_over_time() -> None:
+    m = smoothing_meter(1.0)
+    m.observe(10.0, Pose(0.0, 5.0, 0.0))  # the first observation is taken as it is
+    m.observe(10.5, Pose(30.0, 15.0, 0.0))  # median of two: the upper one (index len // 2)
+    alpha = 1.0 - math.exp(-0.5 / 1.0)
+    assert m._yaw == pytest.approx(30.0 * alpha) and m._pitch == pytest.approx(5.0 + 10.0 * alpha)
+    m.observe(11.5, Pose(-40.0, 5.0, 0.0))  # median of three yaws (0, 30, -40): 0; pitches (5, 15, 5): 5
+    alpha1 = 1.0 - math.exp(-1.0)
+    assert m._yaw == pytest.approx(30.0 * alpha * (1.0 - alpha1))
+    assert m._pitch == pytest.approx(5.0 + 10.0 * alpha * (1.0 - alpha1))
+
+
+def test_looking_limits_are_inclusive_and_hysteresis_applies_only_while_looking() -> None:
+    for pose, looking in (
+        (Pose(25.0, 0.0, 0.0), True),
+        (Pose(-25.0, 20.0, 0.0), True),
+        (Pose(0.0, -20.0, 0.0), True),
+        (Pose(25.5, 0.0, 0.0), False),
+        (Pose(0.0, 20.5, 0.0), False),
+        (Pose(27.0, 0.0, 0.0), False),
+    ):
+        m = smoothing_meter(0.0)
+        assert m.observe(1.0, pose) is looking, pose
+    m = smoothing_meter(0.0)
+    m.observe(1.0, LOOK)
+    for t in (1.1, 1.2, 1.3):
+        assert m.observe(t, Pose(29.0, 24.0, 0.0)) is True  # within limits + 5 degrees of hysteresis
+    assert m.observe(1.4, Pose(31.0, 0.0, 0.0)) is True  # the median of (29, 29, 31) still holds
+    assert m.observe(1.5, Pose(31.0, 0.0, 0.0)) is False
+
+
+def test_a_gap_of_exactly_max_gap_s_does_not_break_the_glance() -> None:
+    m = smoothing_meter(0.0, max_gap_s=5.0)
+    m.observe(0.0, LOOK)
+    m.observe(5.0, LOOK)
+    assert (m.glances, m.attention_s) == (1, 5.0)
+    m.observe(10.5, LOOK)  # 5.5 s later: a new spell
+    assert (m.glances, m.attention_s) == (1, 5.0)
+
+
+def test_a_pose_with_one_non_finite_angle_counts_as_turned_away() -> None:
+    m = smoothing_meter(0.0)
+    for t in (0.0, 0.1):
+        m.observe(t, LOOK)
+    m.observe(0.2, Pose(math.nan, 0.0, 0.0))
+    m.observe(0.3, Pose(0.0, math.inf, 0.0))  # two away votes in the 3-median: the glance ends
+    assert m.looking is False and m.glances == 0  # 0.2 s spell: shorter than min_glance_s
+    assert m._yaw is not None and math.isfinite(m._yaw)
+
+
+def test_minor_mask_marks_the_groups_starting_below_the_age_limit() -> None:
+    spec = HeadSpec(labels={"age": ("0-2", "3-9", "10-19", "20-29", "30+")}, age_group_edges=(0, 3, 10, 20, 30))
+    assert spec.minor_mask(20).tolist() == [True, True, True, False, False]
+    assert spec.minor_mask(1).tolist() == [True, False, False, False, False]
+    assert spec.minor_mask(0) is None
+    assert HeadSpec(labels={"gender": ("male", "female")}, age_group_edges=(0, 3)).minor_mask(18) is None
+    assert HeadSpec(labels={"age": ("a", "b")}).minor_mask(18) is None
