@@ -100,6 +100,9 @@ def scratch_copy(dest: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
 
 
+_ALSO_COPY = ["systemd", "models", "config.toml", "pyproject.toml", "docs", "examples", "benchmarks", "conversion"]
+
+
 def configure(dest: Path, scope: Scope) -> None:
     tests = [t for t in scope.tests if (dest / t).is_file()]
     conf = (
@@ -108,6 +111,8 @@ def configure(dest: Path, scope: Scope) -> None:
         f"only_mutate = {json.dumps(list(scope.modules))}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+        # mutmut copies only the sources and tests into mutants/; tests also read the unit file, config and models
+        f"also_copy = {json.dumps(_ALSO_COPY)}\n"
     )
     with (dest / "pyproject.toml").open("a", encoding="utf-8") as fh:
         fh.write(conf)
