@@ -142,7 +142,11 @@ def run_scope(name: str, keep: bool, only: list[str] | None = None) -> dict[str,
             counts[s] = counts.get(s, 0) + 1
         killed = counts.get("killed", 0)
         judged = sum(v for k, v in counts.items() if k not in ("skipped", "not checked"))
-        survivors = {k: mutmut(tmp, "show", k) for k, s in sorted(status.items()) if s not in ("killed", "skipped")}
+        survivors = {
+            k: mutmut(tmp, "show", k)
+            for k, s in sorted(status.items())
+            if s not in ("killed", "skipped", "not checked")  # a recheck leaves the others "not checked"
+        }
         if only:  # a recheck: only the named mutants were run, the rest are "not checked"
             status = {k: v for k, v in status.items() if v != "not checked"}
             counts = {}
