@@ -78,6 +78,8 @@ SCOPES: dict[str, Scope] = {
             "tests/test_analytics_summary.py",
             "tests/test_pose.py",
             "tests/test_daemon_units.py",
+            "tests/test_analytics_tailfmt.py",
+            "tests/test_analytics_units.py",
         ),
     ),
     # The outbox's own tests, plus the publisher's and the full-disk ones (tmpfs) that drive it in process; the
