@@ -53,7 +53,12 @@ SCOPES: dict[str, Scope] = {
     # takes hours on two cores; run it on a bigger machine or overnight.
     "agent": Scope(
         ("edge_agent/daemon/agent.py",),
-        ("tests/test_daemon_agent.py", "tests/test_daemon_health.py", "tests/test_systemd.py"),
+        (
+            "tests/test_daemon_agent.py",
+            "tests/test_daemon_agent_reload.py",
+            "tests/test_daemon_health.py",
+            "tests/test_systemd.py",
+        ),
     ),
     "track": Scope(
         ("edge_agent/track/*",),
