@@ -123,6 +123,7 @@ def test_the_cap_of_a_face_under_a_pixel_wide_is_4_px_per_second() -> None:
     feed(tracker, 10.0, face_at(300.0, width=0.5))
     feed(tracker, 10.25, face_at(302.0, width=0.5))  # 8 px/s, 4 widths away: reconnected
     assert velocity(tracker) == pytest.approx((4.0, 0.0))
+    assert tracker.hints(10.25)[0].speed == pytest.approx(4.0)  # widths per second, counting a face as >= 1 px
 
 
 def test_the_velocity_ignores_moves_before_the_first_detection_was_counted() -> None:

@@ -206,12 +206,13 @@ def test_flush_ends_confirmed_visits_and_counts_dropped_tentative_ones() -> None
     for round_ in range(2):
         t0 = 10.0 * round_
         tracker.update([make_face(150.0)], t0, t0)
-        tracker.update([make_face(150.0), make_face(450.0)], t0 + 0.1, t0 + 0.1)  # the second face: tentative
+        faces = [make_face(150.0), make_face(450.0), make_face(750.0)]
+        tracker.update(faces, t0 + 0.1, t0 + 0.1)  # the second and third faces: tentative
         (end,) = tracker.flush()
         assert end.reason == "shutdown"
     assert tracker.flush("paused") == []
     stats = tracker.stats()
-    assert stats["tracks_ended"] == 2 and stats["tentative_dropped"] == 2 and stats["active"] == 0
+    assert stats["tracks_ended"] == 2 and stats["tentative_dropped"] == 4 and stats["active"] == 0
 
 
 def test_a_visit_of_exactly_min_dwell_s_and_min_samples_is_not_short() -> None:
