@@ -309,23 +309,29 @@ def train(cfg: TrainConfig) -> Path:
         log.info("froze %d pretrained stem layers (up to block_3)", freeze_stem(model))
     steps = len(tr) // cfg.batch_size
     compile_model(model, tr, cfg, steps)
+    history = keras.callbacks.CSVLogger(str(cfg.out / "history.csv"), append=True)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(cfg.out / "backup")),  # resume after an interruption, same command
         keras.callbacks.ModelCheckpoint(str(cfg.out / "last.keras")),
         keras.callbacks.ModelCheckpoint(str(cfg.out / "model.keras"), monitor="val_loss", save_best_only=True),
-        keras.callbacks.CSVLogger(str(cfg.out / "history.csv"), append=True),
+        history,
         EpochSummary(cfg.epochs),
     ]
     t0 = time.monotonic()
-    model.fit(
-        make_dataset(tr, cfg, True),
-        validation_data=make_dataset(va, cfg, False),
-        epochs=cfg.epochs,
-        steps_per_epoch=steps,
-        callbacks=callbacks,
-        verbose=2,
-        shuffle=False,
-    )  # shuffled in tf.data
+    try:
+        model.fit(
+            make_dataset(tr, cfg, True),
+            validation_data=make_dataset(va, cfg, False),
+            epochs=cfg.epochs,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=2,
+            shuffle=False,
+        )  # shuffled in tf.data
+    finally:  # an interrupted fit never reaches on_train_end, where the logger closes its file
+        csv_file = getattr(history, "csv_file", None)
+        if csv_file is not None and not csv_file.closed:
+            csv_file.close()
     summary = {
         "config": {
             k: str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v

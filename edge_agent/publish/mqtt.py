@@ -216,6 +216,8 @@ class Publisher:
         stopper = threading.Thread(target=self._client.loop_stop, daemon=True)
         stopper.start()
         stopper.join(max(0.1, deadline - time.monotonic()))
+        if not stopper.is_alive():
+            self._client.release_sockets()
         self._connected = False
         self._outbox.close()
         if left:
@@ -397,6 +399,7 @@ class Publisher:
             self._endpoints.to_first()  # a clean disconnect (no Last Will), then the same client reconnects there
             self._client.disconnect()
             self._client.loop_stop()
+            self._client.release_sockets()  # loop_start() makes a new wake-up pair without closing the old one
             transport.start(self._client, self.cfg, self._endpoints.current)
 
     def _replace_client(self, *, poison: bool) -> None:

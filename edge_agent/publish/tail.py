@@ -197,6 +197,7 @@ def _print_loop(
     finally:
         client.disconnect()
         client.loop_stop()
+        client.release_sockets()
     return printed
 
 

@@ -45,6 +45,11 @@ class Client(mqtt.Client):
             self.last_error = exc
             raise
 
+    def release_sockets(self) -> None:
+        """Close paho's sockets, including the wake-up socket pair it leaves to the garbage collector after
+        `loop_stop()` (one pair per retired client during failover). Only once its network thread has stopped."""
+        self._reset_sockets()
+
     def _ssl_wrap_socket(self, tcp_sock: Any) -> ssl.SSLSocket:
         """paho's TLS wrap, closing the socket when the handshake fails (paho leaves it to the garbage collector).
 
@@ -138,5 +143,7 @@ def retire(client: mqtt.Client) -> None:
     try:
         client.disconnect()
         client.loop_stop()
+        if isinstance(client, Client):
+            client.release_sockets()
     except Exception as exc:  # noqa: BLE001 - it is being thrown away
         log.debug("mqtt: retiring the old client: %s", exc)
