@@ -26,9 +26,13 @@ def visit(
     minor: bool = False,
     short: bool = False,
     first: float | None = None,
+    attributes: AttributeEstimate | None = None,
+    viewer: bool | None = None,
 ) -> TrackEnd:
-    viewer = attention > 0 and not short
-    attrs = (
+    """A gone visit ending at T0; `attributes` and `viewer` override what the other arguments would make."""
+    if viewer is None:
+        viewer = attention > 0 and not short
+    attrs = attributes or (
         AttributeEstimate(minor=True)
         if minor
         else AttributeEstimate(age=HeadEstimate(age, 0.6), gender=HeadEstimate(gender, 0.9), minor=False)

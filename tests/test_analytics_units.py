@@ -16,6 +16,7 @@ from edge_agent.modelmeta import CropSpec, ModelMetadata, Preprocess
 from edge_agent.records import Attributes, Box
 from edge_agent.track.config import TrackerConfig
 from edge_agent.track.events import UNKNOWN, AttributeEstimate, HeadEstimate, HeadSpec, TrackEnd
+from tests.test_analytics_summary import T0, visit
 
 AGE = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
 EDGES = (0, 3, 10, 20, 30, 40, 50, 60, 70)
@@ -23,7 +24,6 @@ GENDER = ("male", "female")
 RACE = ("white", "black", "asian", "indian", "other")
 SPEC = HeadSpec(labels={"age": AGE, "gender": GENDER}, age_group_edges=EDGES, age_years=True)
 MODEL = SummaryModel("attributes-int8", "1.2.0", "ab" * 32)
-T0 = 1_800_000_040.0  # 40 s into the minute 2027-01-15T08:00
 MINUTE = "2027-01-15T08:00:00.000Z"
 NEXT_MINUTE = "2027-01-15T08:01:00.000Z"
 
@@ -44,21 +44,13 @@ def end(
     viewer: bool | None = None,
     short: bool = False,
 ) -> TrackEnd:
-    looked = attention > 0 and not short if viewer is None else viewer
-    return TrackEnd(
-        track_id="0" * 16,
-        ts=T0,
-        start_ts=T0 - dwell,
-        dwell_s=dwell,
-        samples=10,
-        attention_s=attention,
-        glances=1 if attention else 0,
-        time_to_first_glance_s=first,
-        viewer=looked,
+    return visit(
+        dwell,
+        attention,
         short=short,
-        reconnects=0,
+        first=first,
         attributes=attributes if attributes is not None else AttributeEstimate(minor=False),
-        reason="gone",
+        viewer=viewer,
     )
 
 
