@@ -49,7 +49,10 @@ __all__ = ["UsageError", "main"]
     "--init-from",
     type=click.Path(path_type=Path),
     default=None,
-    help="Warm start from a trained .keras model of the same architecture (continue with a new schedule).",
+    help=(
+        "Warm start from a trained model of the same architecture, continuing with a new schedule: its .keras file, "
+        "or its float TFLite export (e.g. the shipped models/attributes_float32.tflite)."
+    ),
 )
 @click.option(
     "--freeze-stem/--no-freeze-stem",
@@ -63,8 +66,9 @@ def train_cmd(**kw: Any) -> None:
     need_tensorflow()
     from conversion.train import TrainConfig, train
 
-    if kw["imagenet"] is not None and not Path(kw["imagenet"]).is_file():
-        raise UsageError(f"--imagenet file not found: {kw['imagenet']}")
+    for opt in ("imagenet", "init_from"):
+        if kw[opt] is not None and not Path(kw[opt]).is_file():
+            raise UsageError(f"--{opt.replace('_', '-')} file not found: {kw[opt]}")
     kw["data"] = list(kw["data"])
     path = run(train, TrainConfig(**kw))
     click.echo(str(path))

@@ -122,3 +122,77 @@ def seed_backbone(backbone: Any, tflite_path: Path, calib_images: np.ndarray) ->
         )
     log.info("seeded %d conv layers from %s", len(bns), tflite_path)
     return {"layers": len(bns), "classifier": classifier}
+
+
+def read_tflite_dense(path: Path) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(weights [out, in], bias or None) of every FULLY_CONNECTED op, dequantized to float."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    try:
+        interp = Interpreter(
+            model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise SeedError(f"cannot read {path} as TFLite: {exc}") from exc
+    details = {t["index"]: t for t in interp.get_tensor_details()}
+    dense = []
+    for op in interp._get_ops_details():
+        if op["op_name"] == "FULLY_CONNECTED":
+            w_idx, b_idx = op["inputs"][1], op["inputs"][2] if len(op["inputs"]) > 2 else -1
+            bias = _dequant(interp, details[b_idx]) if b_idx >= 0 else None
+            dense.append((_dequant(interp, details[w_idx]), bias))
+    return dense
+
+
+def seed_from_export(model: Any, tflite_path: Path, calib_images: np.ndarray) -> dict[str, Any]:
+    """Warm start every layer of `model` from a TFLite export of the same architecture (e.g. the shipped float twin,
+    `models/attributes_float32.tflite`), so a released model can be trained further without its .keras file.
+
+    The backbone is seeded as from ImageNet (folded batch norm, statistics from `calib_images`); each head's Dense
+    layer takes the FULLY_CONNECTED weights of the same shape (the head shapes are distinct). The converter folds
+    `age_years`' Rescaling into its last FULLY_CONNECTED, so that one is scaled back. The result is checked against
+    the TFLite file on `calib_images`: a file that does not reproduce is refused, not silently half-loaded.
+    """
+    import keras
+
+    from conversion.model import AGE_SCALE, backbone_of
+
+    tflite_path = Path(tflite_path)
+    report = seed_backbone(backbone_of(model), tflite_path, calib_images)
+    by_shape: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray | None]] = {}
+    for w, b in read_tflite_dense(tflite_path):
+        by_shape[tuple(w.shape)] = (w, b)
+    heads = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    for layer in heads:
+        want = (int(layer.kernel.shape[1]), int(layer.kernel.shape[0]))
+        if want not in by_shape:
+            raise SeedError(f"{tflite_path} has no fully connected layer of shape {want} for head {layer.name}")
+        w, b = by_shape[want]
+        scale = AGE_SCALE if layer.name == "age_years_unit" else 1.0
+        values = [w.T / scale]
+        if layer.use_bias:
+            if b is None:
+                raise SeedError(f"{tflite_path}: head {layer.name} has no bias")
+            values.append(b / scale)
+        layer.set_weights(values)
+    _check_reproduces(model, tflite_path, calib_images[:16])
+    log.info("warm start: %d conv and %d dense layers from %s", report["layers"], len(heads), tflite_path)
+    return {"layers": report["layers"] + len(heads)}
+
+
+def _check_reproduces(model: Any, tflite_path: Path, x: np.ndarray) -> None:
+    from edge_agent.runtime import load_interpreter
+
+    interp = load_interpreter(tflite_path)
+    runner = interp.get_signature_runner()
+    ours = model.predict(x, verbose=0)
+    worst = 0.0
+    for i in range(len(x)):
+        theirs = runner(image=x[i : i + 1].astype(np.float32))
+        for name, ref in theirs.items():
+            if name in ours:
+                tol = 1.0 if name.startswith("age_years") else 0.02  # years; probabilities
+                worst = max(worst, float(np.abs(ours[name][i] - ref[0]).max()) / tol)
+    if worst > 1.0:
+        raise SeedError(f"{tflite_path} does not match this architecture (outputs differ after seeding)")

@@ -39,7 +39,7 @@ class TrainConfig:
     crop_margin: float = 0.025  # per-side margin around the detector box: the device crop rule, stored in metadata
     context: float = CONTEXT
     workers: int = 2
-    init_from: Path | None = None  # warm start: copy weights from a trained .keras model (e.g. a longer schedule)
+    init_from: Path | None = None  # warm start: every weight from a .keras model or its TFLite export (float twin)
     freeze_stem: bool = True  # with ImageNet seeding: keep the stem's pretrained filters fixed (faster, as accurate)
     dex: bool = True  # also train a DEX age head (softmax over years), compared with the regression head by verify
     source_power: float = 0.5  # sources are drawn ∝ n^power: 0.5 keeps a small source from being drowned
@@ -234,19 +234,38 @@ def compile_model(model: Any, arr: Arrays, cfg: TrainConfig, steps_per_epoch: in
     log.info("class weights race=%s age=%s", np.round(race_w, 2).tolist(), np.round(age_w, 2).tolist())
 
 
-def seed_from_imagenet(model: Any, arr: Arrays, cfg: TrainConfig) -> dict[str, Any]:
-    from conversion.imagenet_seed import SeedError, seed_backbone
-    from conversion.model import backbone_of
-
-    if cfg.alpha != 1.0:
-        raise SeedError(f"ImageNet seeding needs alpha 1.0 (the TFLite file is MobileNetV2 1.0), got {cfg.alpha}")
+def _seed_batch(arr: Arrays, cfg: TrainConfig) -> np.ndarray:
+    """Up to 512 training crops as the model sees them (no augmentation): the batch-norm statistics for seeding."""
     train = arr.subset("train")
     rng = np.random.default_rng(cfg.seed)
     pick = rng.choice(len(train), size=min(512, len(train)), replace=False)
     calib = next(
         iter(make_dataset(train.take(pick), TrainConfig(**{**asdict(cfg), "batch_size": len(pick)}), train=False))
     )[0]
-    return seed_backbone(backbone_of(model), cfg.imagenet, np.asarray(calib))
+    return np.asarray(calib)
+
+
+def seed_from_imagenet(model: Any, arr: Arrays, cfg: TrainConfig) -> dict[str, Any]:
+    from conversion.imagenet_seed import SeedError, seed_backbone
+    from conversion.model import backbone_of
+
+    if cfg.alpha != 1.0:
+        raise SeedError(f"ImageNet seeding needs alpha 1.0 (the TFLite file is MobileNetV2 1.0), got {cfg.alpha}")
+    return seed_backbone(backbone_of(model), cfg.imagenet, _seed_batch(arr, cfg))
+
+
+def warm_start(model: Any, arr: Arrays, cfg: TrainConfig) -> None:
+    """Copy every weight from `cfg.init_from`: a .keras model, or a TFLite export of one (the shipped float twin)."""
+    assert cfg.init_from is not None
+    if cfg.init_from.suffix == ".tflite":
+        from conversion.imagenet_seed import seed_from_export
+
+        seed_from_export(model, cfg.init_from, _seed_batch(arr, cfg))
+    else:
+        from conversion.quantize import load_keras
+
+        model.set_weights(load_keras(cfg.init_from).get_weights())
+    log.info("warm start from %s", cfg.init_from)
 
 
 RUN_META = "model_meta.json"  # beside model.keras: the crop rule and data the model was trained with
@@ -301,10 +320,7 @@ def train(cfg: TrainConfig) -> Path:
     model = build_model(cfg.alpha, cfg.input_size, dex=cfg.dex)
     seeded = seed_from_imagenet(model, arr, cfg)["layers"] if cfg.imagenet and not cfg.init_from else 0
     if cfg.init_from:
-        from conversion.quantize import load_keras
-
-        model.set_weights(load_keras(cfg.init_from).get_weights())
-        log.info("warm start from %s", cfg.init_from)
+        warm_start(model, arr, cfg)
     if (seeded or cfg.init_from) and cfg.freeze_stem:
         log.info("froze %d pretrained stem layers (up to block_3)", freeze_stem(model))
     steps = len(tr) // cfg.batch_size

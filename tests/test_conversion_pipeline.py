@@ -245,6 +245,39 @@ def test_imagenet_seeding_reproduces_the_tflite_imagenet_predictions(shared_dir:
         assert int(np.argmax(logits[i])) == int(np.argmax(ref))
 
 
+def test_warm_start_from_a_float_tflite_export_reproduces_the_trained_model(
+    tiny_run: dict[str, Path], tmp_path: Path
+) -> None:
+    """`train --init-from model.tflite`: a released model (its float twin) continues training without its .keras."""
+    from conversion.imagenet_seed import SeedError, seed_from_export
+    from conversion.model import backbone_of, build_model
+    from conversion.quantize import load_keras
+
+    float_twin = quantize(
+        QuantizeConfig(
+            model=tiny_run["keras"],
+            out=tmp_path / "attr_float32.tflite",
+            quantization="float32",
+            temperature_split=None,
+        )
+    )
+    trained = load_keras(tiny_run["keras"])
+    x = np.random.default_rng(1).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+    fresh = build_model(0.35, 32, dex=True)
+    features_before = backbone_of(fresh).predict(x, verbose=0)
+    seed_from_export(fresh, float_twin, x)
+    after, want = fresh.predict(x, verbose=0), trained.predict(x, verbose=0)
+    features, features_want = backbone_of(fresh).predict(x, verbose=0), backbone_of(trained).predict(x, verbose=0)
+    spread = float(np.abs(features_want).max())
+    assert np.abs(features - features_want).max() < 1e-3 * spread
+    assert np.abs(features_before - features_want).max() > 0.1 * spread  # the fresh model really was different
+    for head in ("age", "gender", "race"):  # a 1-epoch model is near-uniform: compare tightly
+        assert np.abs(after[head] - want[head]).max() < 1e-5
+    assert np.abs(after["age_years"] - want["age_years"]).max() < 0.01  # years: the folded Rescaling undone
+    with pytest.raises(SeedError):  # another width: refused in one line, not half-loaded
+        seed_from_export(build_model(0.5, 32, dex=True), float_twin, x)
+
+
 def test_interrupted_training_resumes_at_the_next_epoch(
     tiny_run: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
