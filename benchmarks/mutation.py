@@ -85,6 +85,9 @@ SCOPES: dict[str, Scope] = {
             "tests/test_daemon_units.py",
             "tests/test_analytics_tailfmt.py",
             "tests/test_analytics_units.py",
+            "tests/test_analytics_audience_units.py",
+            "tests/test_analytics_engine_units.py",
+            "tests/test_pose_units.py",
         ),
     ),
     # The outbox's own tests, plus the publisher's and the full-disk ones (tmpfs) that drive it in process; the
