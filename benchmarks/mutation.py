@@ -3,6 +3,7 @@
     python -m benchmarks.mutation track            # or: daemon, analytics, outbox, all
     python -m benchmarks.mutation track --keep     # keep the scratch copy (to `mutmut show <name>` there)
     python -m benchmarks.mutation daemon --only NAME...   # recheck earlier survivors after adding tests
+    python -m benchmarks.mutation agent --resume /tmp/mutation-agent-XXXX   # finish an interrupted --keep run
 
 It measures HEAD: commit the tests first.
 
@@ -135,12 +136,16 @@ def mutmut(dest: Path, *args: str) -> str:
     return res.stdout + res.stderr
 
 
-def run_scope(name: str, keep: bool, only: list[str] | None = None) -> dict[str, object]:
-    tmp = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-"))
+def run_scope(name: str, keep: bool, only: list[str] | None = None, resume: Path | None = None) -> dict[str, object]:
+    if resume is not None:  # a kept scratch copy of an interrupted run: mutmut skips the mutants it has judged
+        tmp, keep = resume, True
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-"))
     try:
-        scratch_copy(tmp)
-        configure(tmp, SCOPES[name])
-        mutmut(tmp, "run", "--max-children", "1", *(only or []))
+        if resume is None:
+            scratch_copy(tmp)
+            configure(tmp, SCOPES[name])
+        ran = mutmut(tmp, "run", "--max-children", "1", *(only or []))
         listing = mutmut(tmp, "results", "--all", "true")
         status: dict[str, str] = {}
         for line in listing.splitlines():
@@ -157,6 +162,11 @@ def run_scope(name: str, keep: bool, only: list[str] | None = None) -> dict[str,
             for k, s in sorted(status.items())
             if s not in ("killed", "skipped", "not checked")  # a recheck leaves the others "not checked"
         }
+        if not judged or set(counts) <= {"not checked", "skipped"}:
+            # Nothing ran: mutmut stops before mutating when the scope's tests fail unmutated (its "clean" run), e.g.
+            # a timing test under heavy load. Say so, with mutmut's own last lines, instead of a silent "n/a".
+            tail = "\n".join(ran.replace("\r", "\n").splitlines()[-15:])
+            print(f"{name}: mutmut judged no mutant; the end of its output:\n{tail}", file=sys.stderr)
         if only:  # a recheck: only the named mutants were run, the rest are "not checked"
             status = {k: v for k, v in status.items() if v != "not checked"}
             counts = {}
@@ -195,9 +205,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MUTANT",
         help="run only these mutants (names or globs from an earlier run's survivors): a recheck after new tests",
     )
+    ap.add_argument(
+        "--resume",
+        type=Path,
+        metavar="SCRATCH",
+        help="continue an interrupted run in its kept scratch copy (printed by --keep), then score it",
+    )
     args = ap.parse_args(argv)
+    if args.resume is not None and (args.scope == "all" or not (args.resume / "mutants").is_dir()):
+        ap.error("--resume takes one scope and a scratch copy that mutmut has run in (it has a mutants/ folder)")
     for name in SCOPES if args.scope == "all" else [args.scope]:
-        r = run_scope(name, args.keep, args.only)
+        r = run_scope(name, args.keep, args.only, args.resume)
         score = r["score"]
         shown = "n/a" if score is None else f"{100 * float(score):.1f}%"  # type: ignore[arg-type]
         print(f"{name}: mutation score {shown} {r['counts']}; {len(r['survivors'])} not killed")  # type: ignore[arg-type]

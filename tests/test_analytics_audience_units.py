@@ -88,17 +88,25 @@ def test_the_rate_limit_is_timed_by_the_monotonic_clock_not_the_wall_clock() -> 
     # ... until 0.25 s of monotonic time; the payload is stamped with the wall clock
     out = mon.update([view(A, True)], T0 + 10.15, mono=M0 + 0.25)
     assert out is not None and out["looking"] == [A] and out["t"] == iso_ts(T0 + 10.15)
+    assert mon.suppressed == 1
 
 
-def test_every_held_back_frame_is_counted_and_the_change_goes_out_exactly_one_interval_later() -> None:
+def test_a_held_back_change_is_counted_once_and_goes_out_exactly_one_interval_later() -> None:
     mon = monitor()
     assert mon.update([view(A, False)], T0, mono=M0) is not None
     for dt in (0.05, 0.1, 0.15, 0.2):
         assert mon.update([view(A, True)], T0 + dt, mono=M0 + dt) is None
-    assert mon.suppressed == 4
+    assert mon.suppressed == 1  # one change, however many frames it waits
     out = mon.update([view(A, True)], T0 + 0.25, mono=M0 + 0.25)  # exactly 1 / max_rate_hz after the last send
     assert out is not None and out["looking_count"] == 1
-    assert mon.suppressed == 4
+    assert mon.suppressed == 1
+    # A change that reverts before the limit lifts was still held back (never published): counted once.
+    assert mon.update([view(A, False)], T0 + 0.3, mono=M0 + 0.3) is None
+    assert mon.update([view(A, True)], T0 + 0.35, mono=M0 + 0.35) is None
+    assert mon.suppressed == 2
+    assert mon.update([view(A, True)], T0 + 0.5, mono=M0 + 0.5) is None  # after the interval: unchanged, not sent
+    assert mon.update([view(A, False)], T0 + 0.9, mono=M0 + 0.9) is not None  # a fresh change, not held back
+    assert mon.suppressed == 2
 
 
 def test_a_heartbeat_of_one_second_resends_an_unchanged_audience_every_second() -> None:

@@ -133,3 +133,14 @@ def test_a_gap_without_frames_logs_how_many_intervals_got_no_summary(caplog: pyt
         assert caplog.messages == []
         assert s.tick(T0 + 240) is not None  # 08:04:40: 08:02 and 08:03 had no frame
     assert caplog.messages == ["no frames for 2 summary interval(s); no summary is sent for them"]
+
+
+def test_changes_the_audience_rate_limit_delays_are_counted_through_process() -> None:
+    """The daemon's path (due() gating update()) counts delayed changes too, not only direct update() calls."""
+    e = CameraAnalytics(TrackerConfig(), AnalyticsConfig(), GSPEC, MODEL)
+    sent = 0
+    for i in range(90):  # 30 fps for 3 s, turning towards and away from the screen every 0.1 s
+        yaw = 0.0 if (i // 3) % 2 == 0 else 60.0
+        sent += len(by_topic(e.process([make_face(320, yaw=yaw, attributes=FEMALE)], T1 + i / 30), "audience"))
+    delayed = e.stats()["audience_rate_limited"]
+    assert 0 < delayed < sent  # the first audience went out at once; later changes waited for the limit

@@ -294,7 +294,9 @@ def test_flush_ends_the_visit_and_sends_the_partial_summary_and_an_empty_audienc
         "looking": [],
         "dominant": None,
     }
-    assert e.stats()["audience_rate_limited"] == 0
+    # The face was confirmed at 0.1 s; its audience waited for the 4 Hz limit until 0.3 s: one delayed change. The
+    # forced, final audience is not counted (the limit does not apply to it).
+    assert e.stats()["audience_rate_limited"] == 1
     assert e.flush(T1 + 0.4) == []  # nothing left: no end, no summary, an unchanged (empty) audience
 
 
@@ -345,11 +347,11 @@ def test_stats_are_the_tracker_counters_plus_the_rate_limited_audiences() -> Non
         "classifications": 0,
         "classify_too_small": 0,
         "classify_held_back": 0,
-        "audience_rate_limited": 0,
+        "audience_rate_limited": 1,  # the confirmed face's audience, held from 0.1 s to 0.3 s
     }
     e.flush(T1 + 0.6)
     stats = e.stats()
-    assert (stats["tracks_ended"], stats["active"], stats["audience_rate_limited"]) == (1, 0, 0)
+    assert (stats["tracks_ended"], stats["active"], stats["audience_rate_limited"]) == (1, 0, 1)
 
 
 def test_from_metadata_keeps_the_enabled_heads_and_names_the_model() -> None:

@@ -73,7 +73,11 @@ class AudienceMonitor:
         self._last_sig: tuple[Any, ...] | None = None
         self._last_sent: float | None = None
         self._last_check: float | None = None
-        self.suppressed = 0  # changes delayed by the rate limit (counted once per held-back frame)
+        self._held = False  # update() saw a change while rate-limited, and it has not gone out or reverted
+        self._gated = False  # due() skipped frames while rate-limited, unseen, since the last look
+        # Changes held back by the rate limit, once each: a change update() sees while limited (however many frames
+        # it then waits), or one first seen right after frames due() skipped unseen (it may have arisen during them).
+        self.suppressed = 0
 
     def due(self, t: float) -> bool:
         """Whether the caller should build the views and call update() at `t`.
@@ -83,7 +87,10 @@ class AudienceMonitor:
         """
         if self._last_check is not None and t - self._last_check < self._min_interval / 2:
             return False
-        return self._last_sent is None or t - self._last_sent >= self._min_interval
+        if self._last_sent is None or t - self._last_sent >= self._min_interval:
+            return True
+        self._gated = True
+        return False
 
     def update(
         self, present: Sequence[TrackView], ts: float, mono: float | None = None, force: bool = False
@@ -95,12 +102,18 @@ class AudienceMonitor:
         changed = sig != self._last_sig
         since = None if self._last_sent is None else t - self._last_sent
         heartbeat = self._cfg.heartbeat_s > 0 and since is not None and since >= self._cfg.heartbeat_s
+        gated, self._gated = self._gated, False
         if not changed and not heartbeat:
+            self._held = False  # nothing is waiting (a held-back change that reverted is no change)
             return None
         if not force and since is not None and since < self._min_interval:
-            self.suppressed += 1
+            if changed and not self._held:
+                self.suppressed += 1
+            self._held = self._held or changed
             return None
-        self._last_sig, self._last_sent = sig, t
+        if changed and gated and not self._held and not force:
+            self.suppressed += 1
+        self._last_sig, self._last_sent, self._held = sig, t, False
         return self.payload(present, ts)
 
     @staticmethod
