@@ -124,3 +124,26 @@ def test_a_send_is_due_one_interval_later_and_checks_are_spaced_by_half_an_inter
     assert mon.update([], T0 + 0.25, mono=M0 + 0.25) is None  # checked: unchanged
     assert not mon.due(M0 + 0.35)  # 0.1 s after that check: too soon to check again
     assert mon.due(M0 + 0.375)  # half an interval (0.125 s) after the check
+
+
+def test_a_change_that_reverts_and_comes_back_inside_one_interval_is_two_held_back_changes() -> None:
+    mon = monitor()
+    assert mon.update([view(A, False)], T0, mono=M0) is not None
+    assert mon.update([view(A, True)], T0 + 0.05, mono=M0 + 0.05) is None  # held back: 1
+    assert mon.update([view(A, False)], T0 + 0.1, mono=M0 + 0.1) is None  # reverted: nothing waits
+    assert mon.update([view(A, True)], T0 + 0.15, mono=M0 + 0.15) is None  # a new change, held back: 2
+    assert mon.suppressed == 2
+
+
+def test_changes_first_seen_after_frames_due_skipped_are_counted_each_time() -> None:
+    """The daemon's path: due() skips frames unseen while limited; a change seen right after counts, every time."""
+    mon = monitor()
+    looking = False
+    for k in range(3):
+        assert mon.due(M0 + k) and mon.update([view(A, looking)], T0 + k, mono=M0 + k) is not None
+        assert not mon.due(M0 + k + 0.15)  # rate-limited: skipped, unseen
+        looking = not looking
+        assert mon.due(M0 + k + 0.3)
+        assert mon.update([view(A, looking)], T0 + k + 0.3, mono=M0 + k + 0.3) is not None
+        assert mon.suppressed == k + 1
+        looking = not looking
