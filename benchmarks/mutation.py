@@ -58,6 +58,7 @@ SCOPES: dict[str, Scope] = {
             "tests/test_daemon_agent.py",
             "tests/test_daemon_agent_reload.py",
             "tests/test_daemon_agent_build.py",
+            "tests/test_daemon_agent_cameras.py",
             "tests/test_daemon_health.py",
             "tests/test_systemd.py",
         ),
