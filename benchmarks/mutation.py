@@ -138,7 +138,9 @@ def mutmut(dest: Path, *args: str) -> str:
     return res.stdout + res.stderr
 
 
-def run_scope(name: str, keep: bool, only: list[str] | None = None, resume: Path | None = None) -> dict[str, object]:
+def run_scope(
+    name: str, keep: bool, only: list[str] | None = None, resume: Path | None = None, jobs: int = 1
+) -> dict[str, object]:
     if resume is not None:  # a kept scratch copy of an interrupted run: mutmut skips the mutants it has judged
         tmp, keep = resume, True
     else:
@@ -147,7 +149,7 @@ def run_scope(name: str, keep: bool, only: list[str] | None = None, resume: Path
         if resume is None:
             scratch_copy(tmp)
             configure(tmp, SCOPES[name])
-        ran = mutmut(tmp, "run", "--max-children", "1", *(only or []))
+        ran = mutmut(tmp, "run", "--max-children", str(jobs), *(only or []))
         listing = mutmut(tmp, "results", "--all", "true")
         status: dict[str, str] = {}
         for line in listing.splitlines():
@@ -213,11 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SCRATCH",
         help="continue an interrupted run in its kept scratch copy (printed by --keep), then score it",
     )
+    ap.add_argument("--jobs", type=int, default=1, help="mutants tested at once (mutmut --max-children)")
     args = ap.parse_args(argv)
     if args.resume is not None and (args.scope == "all" or not (args.resume / "mutants").is_dir()):
         ap.error("--resume takes one scope and a scratch copy that mutmut has run in (it has a mutants/ folder)")
     for name in SCOPES if args.scope == "all" else [args.scope]:
-        r = run_scope(name, args.keep, args.only, args.resume)
+        r = run_scope(name, args.keep, args.only, args.resume, args.jobs)
         score = r["score"]
         shown = "n/a" if score is None else f"{100 * float(score):.1f}%"  # type: ignore[arg-type]
         print(f"{name}: mutation score {shown} {r['counts']}; {len(r['survivors'])} not killed")  # type: ignore[arg-type]
