@@ -177,6 +177,11 @@ class CommandQueue:
         """A command from inside the device (SIGHUP → reload): not rate-limited, answered like the others."""
         with self._lock:
             self.counts["received"] += 1
+        if name not in COMMANDS:  # answered as an error like a remote one, never run (getattr would raise)
+            known = ", ".join(COMMANDS)
+            err = f"unknown command {name!r}; known: {known}"
+            self._enqueue(Command(name, request_id, error=err, code="unknown_command"))
+            return
         self._enqueue(Command(name, request_id))
 
     def _enqueue(self, cmd: Command) -> None:

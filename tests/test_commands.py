@@ -132,3 +132,15 @@ def test_a_burst_beyond_the_rate_limit_is_counted_and_every_request_is_accounted
     assert len(sent) == 20 and all(p["code"] == "unknown_command" for p in sent)
     assert s["rate_limited"] == 280
     assert s["received"] == s["results"] + s["rate_limited"] + s["queue_dropped"] + sum(s["ignored"].values())
+
+
+def test_an_unknown_command_from_inside_the_device_is_an_error_result_not_a_crash() -> None:
+    q, agent, sent = CommandQueue(), FakeAgent(), []
+    q.request("nonsense", "internal-1")
+    q.request("status", "internal-2")
+    assert q.drain(agent, lambda topic, payload: sent.append((topic, payload))) == 2  # type: ignore[arg-type]
+    (t1, bad), (t2, good) = sent
+    assert t1 == "cmd/nonsense/result" and bad["ok"] is False and bad["code"] == "unknown_command"
+    assert bad["request_id"] == "internal-1" and bad["error"].startswith("unknown command 'nonsense'; known: ")
+    assert t2 == "cmd/status/result" and good["ok"] is True
+    assert q.counts["received"] == 2 and q.counts["failed"] == 1 and q.counts["ok"] == 1

@@ -55,6 +55,7 @@ class Agent:
         self.source_override = source_override
         self.duration_s = duration_s
         self.notifier = notifier or Notifier()
+        self._own_notifier = notifier is None  # the socket it opened is closed at teardown; a given one is the caller's
         self.device_id = device_id(cfg)
         self.print_events = print_events
         self.timings = Timings()
@@ -198,10 +199,15 @@ class Agent:
             except Exception:
                 log.exception("closing %s failed", name)
         self._closers.clear()
+        if self._own_notifier:
+            self.notifier.close()
 
     # ----- run -----------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> int:
-        """Build, process until `stop` is set (signal, --duration, every camera ended), tear down. Returns 0."""
+        """Build, process until `stop` is set (signal, --duration, every camera ended), tear down.
+
+        Returns 0, or 1 when the pipeline thread died: a failure exit, so systemd's Restart=on-failure restarts it.
+        """
         self.stop = stop
         try:
             self._build()
@@ -213,24 +219,26 @@ class Agent:
         log.info(
             "edge-agent %s running as device %s with %d camera(s)", messages.VERSION, self.device_id, len(self.runners)
         )
+        rc = 1
         try:
-            self._main_loop(worker)
+            rc = self._main_loop(worker)
         finally:
             stop.set()
             worker.join(timeout=STOP_BUDGET_S / 2)
             if worker.is_alive():
                 log.error("pipeline thread did not stop in time (wedged inference?); closing anyway")
             self._teardown()
-        log.info("stopped")
-        return 0
+        log.info("stopped" if rc == 0 else f"stopped; exit status {rc}")
+        return rc
 
-    def _main_loop(self, worker: threading.Thread) -> None:
+    def _main_loop(self, worker: threading.Thread) -> int:
+        """Supervise until a stop; 1 if the pipeline thread died (its exception was printed by threading), else 0."""
         next_stats = time.monotonic() + self.cfg.agent.stats_interval_s
         while not self.stop.wait(MAIN_TICK_S):
             now = time.monotonic()
             if not worker.is_alive():
                 log.error("pipeline thread ended unexpectedly; stopping")
-                break
+                return 1
             if not self.ready_sent and any(r.processed_total for r in self.runners):
                 self.ready_sent = True
                 self.notifier.ready("first frame analysed")
@@ -249,6 +257,7 @@ class Agent:
             if all(r.feed.finished for r in self.runners):
                 log.info("every camera has ended; stopping")
                 break
+        return 0
 
     def making_progress(self, now: float) -> bool:
         """The pipeline loop is turning (each turn waits at most ~0.2 s for a frame) and no camera fails every frame."""
