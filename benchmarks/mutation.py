@@ -59,6 +59,8 @@ SCOPES: dict[str, Scope] = {
             "tests/test_daemon_agent_reload.py",
             "tests/test_daemon_agent_build.py",
             "tests/test_daemon_agent_cameras.py",
+            "tests/test_daemon_agent_run.py",
+            "tests/test_commands.py",
             "tests/test_daemon_health.py",
             "tests/test_systemd.py",
         ),
