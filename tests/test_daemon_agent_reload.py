@@ -81,10 +81,12 @@ def test_reload_keeps_the_source_given_on_the_command_line(detector: FaceDetecto
     agent, _ = agent_with(load_config(config_file), detector)
     agent.config_path, agent.source_override = config_file, "/dev/video7"
     config_file.write_text(config_text(log_level="debug"))
+    root = logging.getLogger()
+    before_level = root.level
     try:
         result = agent.reload()
-    finally:
-        logging.getLogger("edge_agent").setLevel(logging.INFO)
+    finally:  # reload set the root logger's level (logsetup.set_level): put it back, touch no other logger
+        root.setLevel(before_level)
     assert result["applied"] == ["agent.log_level"]
     assert result["restart_required"] == ["cameras"]  # the file says demo, the command line a device
     assert agent.cfg.cameras[0].source.type == "demo"  # unchanged: a source change needs a restart
