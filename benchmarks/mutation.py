@@ -60,6 +60,7 @@ SCOPES: dict[str, Scope] = {
             "tests/test_daemon_agent_build.py",
             "tests/test_daemon_agent_cameras.py",
             "tests/test_daemon_agent_run.py",
+            "tests/test_daemon_agent_init.py",
             "tests/test_commands.py",
             "tests/test_daemon_health.py",
             "tests/test_systemd.py",
