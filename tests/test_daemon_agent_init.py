@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import ConfigError, config_hash, load_config, parse_config
+from edge_agent.config import AgentConfig, ConfigError, config_hash, load_config, parse_config
 from edge_agent.daemon.agent import Agent
 from edge_agent.daemon.sinks import Outgoing
 from edge_agent.detect.base import FaceDetector
-from tests.test_daemon_agent import MODEL, agent_with, config, detector  # noqa: F401 - module fixture
+from tests.test_daemon_agent import MODEL, agent_with, analyse, config, detector  # noqa: F401 - module fixture
 from tests.test_daemon_agent_reload import config_file, config_text  # noqa: F401 - fixture
 from tests.test_e2e import models_dir  # noqa: F401 - session fixture: the detector models
 
@@ -68,3 +68,23 @@ def test_a_live_reconfigure_republishes_info_with_the_model(detector: FaceDetect
         "version": agent.meta.version,
         "sha256": agent.meta.sha256,
     }
+
+
+def test_a_live_reconfigure_keeps_a_folder_camera_a_stills_camera(detector: FaceDetector, tmp_path: Path) -> None:  # noqa: F811
+    """apply_config rebuilds each camera's analytics: a folder of photos stays stills (each frame its own visit)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+
+    def folder_config(heads: str) -> AgentConfig:
+        return parse_config(
+            f'[agent]\nwatchdog_stall_s = 5\n[attributes]\nmodel = "{MODEL}"\n{heads}\n'
+            "[tracking]\nmin_age_years = 0\nupdate_interval_s = 0.2\n"
+            f'[[cameras]]\nid = "cam0"\n[cameras.source]\ntype = "folder"\npath = "{photos}"\n'
+        )
+
+    agent, pub = agent_with(folder_config("age = true\ngender = true"), detector)
+    agent.apply_config(folder_config("age = false\ngender = true"), ("attributes.age",))
+    analyse(agent, 3)  # three frames, each a photo of its own after the reconfigure
+    ends = [p for p in pub.on("cameras/cam0/tracks") if p.get("event") == "end"]
+    assert [e["reason"] for e in ends] == ["still", "still", "still"]
+    assert len({e["track_id"] for e in ends}) == 3
