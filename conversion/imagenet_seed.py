@@ -36,8 +36,8 @@ def _dequant(interp: Any, detail: dict[str, Any]) -> np.ndarray:
     return ((q.astype(np.int64) - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
 
 
-def read_tflite_convs(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(op, weights, bias) of every CONV_2D / DEPTHWISE_CONV_2D in execution order, dequantized to float."""
+def _open(path: Path) -> tuple[Any, dict[int, dict[str, Any]]]:
+    """A TFLite file's interpreter (no delegates, so every op and weight tensor is visible) and its tensors by index."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     path = Path(path)
@@ -50,7 +50,12 @@ def read_tflite_convs(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise SeedError(f"cannot read {path} as TFLite: {exc}") from exc
-    details = {t["index"]: t for t in interp.get_tensor_details()}
+    return interp, {t["index"]: t for t in interp.get_tensor_details()}
+
+
+def read_tflite_convs(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(op, weights, bias) of every CONV_2D / DEPTHWISE_CONV_2D in execution order, dequantized to float."""
+    interp, details = _open(path)
     convs = []
     for op in interp._get_ops_details():
         if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D"):
@@ -126,16 +131,7 @@ def seed_backbone(backbone: Any, tflite_path: Path, calib_images: np.ndarray) ->
 
 def read_tflite_dense(path: Path) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """(weights [out, in], bias or None) of every FULLY_CONNECTED op, dequantized to float."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    try:
-        interp = Interpreter(
-            model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        )
-        interp.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        raise SeedError(f"cannot read {path} as TFLite: {exc}") from exc
-    details = {t["index"]: t for t in interp.get_tensor_details()}
+    interp, details = _open(path)
     dense = []
     for op in interp._get_ops_details():
         if op["op_name"] == "FULLY_CONNECTED":
