@@ -34,6 +34,7 @@ class AugmentSpec:
     saturation: float = 0.3
     gray_prob: float = 0.08
     occlude_prob: float = 0.12  # a dark glasses-like band at the eyes, or a mask-like band over mouth and chin
+    erase_prob: float = 0.0  # random erasing: one rectangle (4-20% of the crop) filled with a flat colour or noise
 
 
 def _transforms(tf: Any, n: Any, src: int, out: int, spec: AugmentSpec, train: bool) -> Any:
@@ -88,6 +89,8 @@ def _camera(tf: Any, x: Any, n: Any, out_size: int, spec: AugmentSpec) -> Any:
     """Photometric and optical effects of real cameras, each on a random part of the batch; x in [0, 1]."""
     if spec.occlude_prob > 0:
         x = _occlude(tf, x, n, out_size, spec.occlude_prob)
+    if spec.erase_prob > 0:
+        x = _erase(tf, x, n, out_size, spec.erase_prob)
     if spec.blur_prob > 0:
         x = tf.where(_pick(tf, n, spec.blur_prob), _blur(tf, x), x)
     if spec.low_res_prob > 0:
@@ -156,6 +159,24 @@ def _occlude(tf: Any, x: Any, n: Any, size: int, p: float) -> Any:
     region = tf.where(kind, glasses, mask) & (tf.random.uniform([n, 1, 1, 1]) < p)
     colour = tf.where(kind, tf.random.uniform([n, 1, 1, 1], 0.0, 0.15), tf.random.uniform([n, 1, 1, 3], 0.2, 1.0))
     return tf.where(region, colour * tf.ones_like(x), x)
+
+
+def _erase(tf: Any, x: Any, n: Any, size: int, p: float) -> Any:
+    """Random erasing (Zhong et al. 2017): one rectangle of 4-20% of the crop, aspect 1:2 to 2:1, anywhere, filled
+    with a flat random colour or uniform noise. Hands, hair, a phone or a passer-by cover any part of a real face;
+    it keeps the model from resting a decision on one small region."""
+    area = tf.random.uniform([n, 1, 1, 1], 0.04, 0.20)
+    aspect = tf.exp(tf.random.uniform([n, 1, 1, 1], -math.log(2.0), math.log(2.0)))
+    h = tf.minimum(tf.sqrt(area * aspect), 1.0)
+    w = tf.minimum(tf.sqrt(area / aspect), 1.0)
+    top = tf.random.uniform([n, 1, 1, 1]) * (1.0 - h)
+    left = tf.random.uniform([n, 1, 1, 1]) * (1.0 - w)
+    rows = tf.range(size, dtype=tf.float32)[None, :, None, None] / size
+    cols = tf.range(size, dtype=tf.float32)[None, None, :, None] / size
+    region = (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w) & _pick(tf, n, p)
+    flat = tf.random.uniform([n, 1, 1, 3]) * tf.ones_like(x)
+    fill = tf.where(_pick(tf, n, 0.5), flat, tf.random.uniform(tf.shape(x)))
+    return tf.where(region, fill, x)
 
 
 def _random_low_res(tf: Any, x: Any, out_size: int, spec: AugmentSpec) -> Any:

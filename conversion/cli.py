@@ -60,6 +60,13 @@ __all__ = ["UsageError", "main"]
     show_default=True,
     help="Keep the pretrained stem (up to block 3) fixed.",
 )
+@click.option(
+    "--erase-prob",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Fraction of training crops with one randomly erased rectangle (random erasing).",
+)
 @click.option("--max-samples", type=int, default=None, help="Use a random subset (smoke runs).")
 def train_cmd(**kw: Any) -> None:
     """Train the multi-head model. Rerunning the same command resumes after an interruption."""

@@ -43,6 +43,7 @@ class TrainConfig:
     freeze_stem: bool = True  # with ImageNet seeding: keep the stem's pretrained filters fixed (faster, as accurate)
     dex: bool = True  # also train a DEX age head (softmax over years), compared with the regression head by verify
     source_power: float = 0.5  # sources are drawn ∝ n^power: 0.5 keeps a small source from being drowned
+    erase_prob: float = 0.0  # random erasing: share of training crops with one rectangle blanked out
 
 
 def load_training_arrays(cfg: TrainConfig) -> Arrays:
@@ -148,7 +149,7 @@ def make_dataset(arr: Arrays, cfg: TrainConfig, train: bool) -> Any:
     """
     import tensorflow as tf
 
-    spec = AugmentSpec(crop_frac=1.0 / cfg.context)
+    spec = AugmentSpec(crop_frac=1.0 / cfg.context, erase_prob=cfg.erase_prob)
     labels = _labels(arr, cfg.dex)
     src = arr.source if arr.source is not None else np.full(len(arr), "data")
     if train:
@@ -285,6 +286,7 @@ def write_run_meta(cfg: TrainConfig, arr: Arrays, counts: dict[str, Any]) -> Non
         "seed": cfg.seed,
         "epochs": cfg.epochs,
         "dex": cfg.dex,
+        "erase_prob": cfg.erase_prob,
         "imagenet": str(cfg.imagenet) if cfg.imagenet else None,
     }
     (cfg.out / RUN_META).write_text(json.dumps(meta, indent=2) + "\n")

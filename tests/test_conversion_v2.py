@@ -163,6 +163,29 @@ def test_augmentation_is_bounded_and_varies_framing() -> None:
     assert np.std(out.reshape(16, -1).mean(axis=1)) > 0.005  # different crops, colours and effects per image
 
 
+def _erase_only(prob: float) -> AugmentSpec:
+    """Every other effect off, and no framing jitter left that would change a flat image."""
+    return AugmentSpec(
+        crop_frac=1 / CONTEXT, erase_prob=prob, occlude_prob=0, blur_prob=0, low_res_prob=0, jpeg_prob=0,
+        noise_prob=0, gray_prob=0, brightness=0, contrast=0, white_balance=0, saturation=0,
+    )  # fmt: skip
+
+
+def test_random_erasing_blanks_one_rectangle_of_4_to_20_percent_per_crop() -> None:
+    flat = tf.constant(np.full((32, 80, 80, 3), 128, np.uint8))
+    out = augment_batch(flat, 48, _erase_only(1.0), train=True).numpy()
+    grey = np.median(out.reshape(32, -1), axis=1).reshape(32, 1, 1, 1)
+    changed = (np.abs(out - grey) > 0.02).any(axis=-1)
+    share = changed.mean(axis=(1, 2))
+    assert share.min() >= 0.03 and share.max() <= 0.21  # one 4-20% rectangle (pixel rounding aside) on every crop
+    rows, cols = np.nonzero(changed[0])
+    box_area = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+    assert changed[0].sum() == box_area  # a filled rectangle, not scattered pixels
+    assert np.std([r.mean() for r in out]) > 0.0  # placed and filled differently per crop
+    untouched = augment_batch(flat, 48, _erase_only(0.0), train=True).numpy()
+    assert np.abs(untouched - untouched[0, 0, 0]).max() < 1e-5
+
+
 def test_build_arrays_cuts_context_chips_from_detector_boxes(tmp_path: Path) -> None:
     chips, csv_path = _write_sources(tmp_path)
     arr, counts = build_arrays(read_sources([chips, csv_path]), 32, 0.025, tmp_path / "cache", workers=1)
