@@ -67,6 +67,13 @@ __all__ = ["UsageError", "main"]
     show_default=True,
     help="Fraction of training crops with one randomly erased rectangle (random erasing).",
 )
+@click.option(
+    "--class-weight-power",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="Race and age-group class weights ∝ frequency^-power against the data's skew (0 = none).",
+)
 @click.option("--max-samples", type=int, default=None, help="Use a random subset (smoke runs).")
 def train_cmd(**kw: Any) -> None:
     """Train the multi-head model. Rerunning the same command resumes after an interruption."""

@@ -44,6 +44,7 @@ class TrainConfig:
     dex: bool = True  # also train a DEX age head (softmax over years), compared with the regression head by verify
     source_power: float = 0.5  # sources are drawn ∝ n^power: 0.5 keeps a small source from being drowned
     erase_prob: float = 0.0  # random erasing: share of training crops with one rectangle blanked out
+    class_weight_power: float = 0.5  # race and age-group class weights ∝ frequency^-power (0 = none)
 
 
 def load_training_arrays(cfg: TrainConfig) -> Arrays:
@@ -197,8 +198,8 @@ def compile_model(model: Any, arr: Arrays, cfg: TrainConfig, steps_per_epoch: in
     )
 
     # Skew: inverse-sqrt-frequency class weights for race and age group (UTKFace is mostly White, 20-40 and infants).
-    race_w = class_weights(arr.race, len(RACES))
-    age_w = class_weights(arr.age_group, len(AGE_GROUPS))
+    race_w = class_weights(arr.race, len(RACES), cfg.class_weight_power)
+    age_w = class_weights(arr.age_group, len(AGE_GROUPS), cfg.class_weight_power)
     losses = {
         "age": weighted_soft_ce(ordinal_targets(len(AGE_GROUPS)), age_w),
         "gender": weighted_soft_ce(smooth_targets(len(GENDERS)), np.ones(len(GENDERS), np.float32)),
@@ -287,6 +288,7 @@ def write_run_meta(cfg: TrainConfig, arr: Arrays, counts: dict[str, Any]) -> Non
         "epochs": cfg.epochs,
         "dex": cfg.dex,
         "erase_prob": cfg.erase_prob,
+        "class_weight_power": cfg.class_weight_power,
         "imagenet": str(cfg.imagenet) if cfg.imagenet else None,
     }
     (cfg.out / RUN_META).write_text(json.dumps(meta, indent=2) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -296,3 +297,30 @@ def test_report_handles_a_head_without_labels_in_the_data(tmp_path: Path) -> Non
     names = {p.name for p in write_report(report, tmp_path / "rep")}
     assert "confusion_gender.png" in names and "confusion_race.png" not in names
     assert "| race | 1.000 | — | — |" in (tmp_path / "rep" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("power", [0.0, 0.5])
+def test_class_weight_power_sets_how_much_a_rare_age_group_and_race_weigh(power: float) -> None:
+    """`train --class-weight-power`: 0 trains every class alike; 0.5 (inverse-sqrt frequency) up-weights rare ones."""
+    from conversion.data import Arrays
+    from conversion.model import build_model
+    from conversion.train import TrainConfig, compile_model
+
+    n = 100
+    age_group = np.array([3] * 90 + [2] * 10, np.int32)  # 20-29 common, 10-19 rare
+    race = np.array([0] * 80 + [1] * 20, np.int32)
+    arr = Arrays(
+        images=np.zeros((n, 8, 8, 3), np.uint8), age=np.full(n, 25.0, np.float32), age_group=age_group,
+        gender=np.zeros(n, np.int32), race=race, split=np.array(["train"] * n), paths=[""] * n, skipped=Counter(),
+    )  # fmt: skip
+    model = build_model(0.35, 32, dex=False)
+    compile_model(model, arr, TrainConfig(data=[], out=Path("."), epochs=1, dex=False, class_weight_power=power), 10)
+    uniform = tf.fill([2, 9], 1.0 / 9)
+    age_loss = model.loss["age"](tf.constant([3, 2]), uniform).numpy()
+    race_loss = model.loss["race"](tf.constant([0, 1]), tf.fill([2, 5], 0.2)).numpy()
+    if power == 0.0:
+        np.testing.assert_allclose(age_loss[0], age_loss[1], rtol=1e-5)
+        np.testing.assert_allclose(race_loss[0], race_loss[1], rtol=1e-5)
+    else:  # (90/10)^0.5 = 3 times the weight for the rare age group, (80/20)^0.5 = 2 for the rare race
+        np.testing.assert_allclose(age_loss[1] / age_loss[0], 3.0, rtol=1e-3)
+        np.testing.assert_allclose(race_loss[1] / race_loss[0], 2.0, rtol=1e-3)
