@@ -63,14 +63,14 @@ __all__ = ["UsageError", "main"]
 @click.option(
     "--erase-prob",
     type=click.FloatRange(0.0, 1.0),
-    default=0.0,
+    default=0.3,
     show_default=True,
     help="Fraction of training crops with one randomly erased rectangle (random erasing).",
 )
 @click.option(
     "--class-weight-power",
     type=click.FloatRange(0.0, 1.0),
-    default=0.5,
+    default=0.0,
     show_default=True,
     help="Race and age-group class weights ∝ frequency^-power against the data's skew (0 = none).",
 )
