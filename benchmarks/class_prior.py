@@ -19,7 +19,7 @@ import numpy as np
 from conversion.data import class_weights, read_sources
 from conversion.evalset import device_inputs, load_eval_set
 from conversion.labels import AGE_GROUPS, RACES
-from conversion.verify import Predictor
+from conversion.verify import Predictor, by_source
 from edge_agent.modelmeta import load_metadata
 
 
@@ -40,17 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     for split in args.splits:
         ev = load_eval_set(list(args.data), split, args.cache)
         out = model.predict(device_inputs(ev, meta.preprocess, meta.crop.margin))
-        truth, src = ev.truth(), ev.sources
         for k in (0.0, 0.5, 1.0):
-            age = (out["age"] / w_age**k).argmax(1)
-            race = (out["race"] / w_race**k).argmax(1)
-            for name in sorted(set(src.tolist())):
-                m = src == name
-                exact = np.mean(age[m] == truth["age"][m])
-                one_off = np.mean(np.abs(age[m] - truth["age"][m]) <= 1)
-                rm = m & (truth["race"] >= 0)
-                r = f"{np.mean(race[rm] == truth['race'][rm]):.2%}" if rm.any() else "—"
-                print(f"| {split} | {k} | {name} | {exact:.2%} | {one_off:.2%} | {r} |")
+            undone = {"age": out["age"] / w_age**k, "race": out["race"] / w_race**k}
+            for name, m in by_source(undone, ev).items():
+                race = "—" if m["race_acc"] is None else f"{m['race_acc']:.2%}"
+                print(f"| {split} | {k} | {name} | {m['age_acc']:.2%} | {m['age_one_off']:.2%} | {race} |")
     return 0
 
 
