@@ -74,6 +74,13 @@ __all__ = ["UsageError", "main"]
     show_default=True,
     help="Race and age-group class weights ∝ frequency^-power against the data's skew (0 = none).",
 )
+@click.option(
+    "--schedule",
+    type=click.Choice(["cosine", "constant"]),
+    default="cosine",
+    show_default=True,
+    help="Learning rate after the warm-up: cosine decay, or constant (snapshots to average with `average`).",
+)
 @click.option("--max-samples", type=int, default=None, help="Use a random subset (smoke runs).")
 def train_cmd(**kw: Any) -> None:
     """Train the multi-head model. Rerunning the same command resumes after an interruption."""
@@ -86,6 +93,32 @@ def train_cmd(**kw: Any) -> None:
     kw["data"] = list(kw["data"])
     path = run(train, TrainConfig(**kw))
     click.echo(str(path))
+
+
+@main.command("average")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--from-epoch", type=click.IntRange(1), default=1, show_default=True, help="First snapshot to average.")
+@click.option(
+    "--bn-batches",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="Training batches over which batch-norm statistics are re-estimated.",
+)
+@cache_option
+def average_cmd(run_dir: Path, from_epoch: int, bn_batches: int, cache_dir: Path) -> None:
+    """Average a run's per-epoch snapshots (stochastic weight averaging) into RUN_DIR/model_swa.keras.
+
+    Prints the validation metrics of the last snapshot and of the average; quantize and verify take the result.
+    """
+    need_tensorflow()
+    from conversion.average import average_run
+
+    result = run(average_run, run_dir, cache_dir, from_epoch, bn_batches)
+    for name, values in result.validation.items():
+        shown = {k: v for k, v in values.items() if "acc" in k or "mae" in k or k == "loss"}
+        click.echo(f"{name}: " + " ".join(f"{k}={v}" for k, v in sorted(shown.items())))
+    click.echo(str(result.out))
 
 
 if __name__ == "__main__":

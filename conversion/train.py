@@ -45,6 +45,7 @@ class TrainConfig:
     source_power: float = 0.5  # sources are drawn ∝ n^power: 0.5 keeps a small source from being drowned
     erase_prob: float = 0.3  # random erasing: share of training crops with one rectangle blanked out
     class_weight_power: float = 0.0  # race and age-group class weights ∝ frequency^-power (0 = none; 2.1.0 used 0.5)
+    schedule: str = "cosine"  # "cosine" (warm-up, then cosine decay) or "constant" (warm-up, then flat: for averaging)
 
 
 def load_training_arrays(cfg: TrainConfig) -> Arrays:
@@ -220,10 +221,12 @@ def compile_model(model: Any, arr: Arrays, cfg: TrainConfig, steps_per_epoch: in
         metrics["age_years_dex"] = [masked_mae("mae")]
     total = steps_per_epoch * cfg.epochs
     warmup = min(steps_per_epoch, total // 10)
+    # "constant" keeps the peak after the warm-up (alpha=1: no decay), so per-epoch snapshots stay diverse enough
+    # to be worth averaging (stochastic weight averaging, `edge-convert average`).
     sched = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=cfg.lr * 0.05,
         decay_steps=max(total - warmup, 1),
-        alpha=0.01,
+        alpha=1.0 if cfg.schedule == "constant" else 0.01,
         warmup_target=cfg.lr,
         warmup_steps=warmup,
     )
@@ -290,6 +293,7 @@ def write_run_meta(cfg: TrainConfig, arr: Arrays, counts: dict[str, Any]) -> Non
         "dex": cfg.dex,
         "erase_prob": cfg.erase_prob,
         "class_weight_power": cfg.class_weight_power,
+        "schedule": cfg.schedule,
         "imagenet": str(cfg.imagenet) if cfg.imagenet else None,
     }
     (cfg.out / RUN_META).write_text(json.dumps(meta, indent=2) + "\n")
@@ -302,7 +306,7 @@ def train(cfg: TrainConfig) -> Path:
     from conversion.model import build_model, freeze_stem
     from conversion.progress import EpochSummary
 
-    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "snapshots").mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     arr = load_training_arrays(cfg)
     tr, va = arr.subset("train"), arr.subset("val")
@@ -334,6 +338,8 @@ def train(cfg: TrainConfig) -> Path:
     callbacks = [
         keras.callbacks.BackupAndRestore(str(cfg.out / "backup")),  # resume after an interruption, same command
         keras.callbacks.ModelCheckpoint(str(cfg.out / "last.keras")),
+        # Every epoch's weights, for `edge-convert average` (about 10 MB each).
+        keras.callbacks.ModelCheckpoint(str(cfg.out / "snapshots" / "epoch_{epoch:02d}.keras")),
         keras.callbacks.ModelCheckpoint(str(cfg.out / "model.keras"), monitor="val_loss", save_best_only=True),
         history,
         EpochSummary(cfg.epochs),
