@@ -17,9 +17,9 @@ from conversion.average import average_weights, reestimate_batch_norm, snapshots
 from conversion.cli import main as convert_cli  # noqa: E402
 from conversion.errors import ConversionError  # noqa: E402
 from conversion.quantize import QuantizeConfig, load_keras, quantize  # noqa: E402
-from conversion.train import TrainConfig, train  # noqa: E402
+from conversion.train import train  # noqa: E402
 from edge_agent.modelmeta import load_metadata  # noqa: E402
-from tests.test_conversion_pipeline import _face_chips  # noqa: E402
+from tests.test_conversion_pipeline import _face_chips, tiny_train_config  # noqa: E402
 
 
 def test_average_weights_is_the_elementwise_mean() -> None:
@@ -61,17 +61,7 @@ def test_batch_norm_is_reestimated_as_the_mean_of_batch_statistics_and_frozen_la
 def two_epoch_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("swa")
     data = _face_chips(root / "faces")
-    cfg = TrainConfig(
-        data=[data],
-        out=root / "run",
-        alpha=0.35,
-        input_size=32,
-        epochs=2,
-        batch_size=4,
-        lr=1e-3,
-        schedule="constant",
-        cache_dir=root / "cache",
-    )
+    cfg = tiny_train_config(root, data, epochs=2, schedule="constant")
     train(cfg)
     return {"data": data, "run": cfg.out, "cache": root / "cache", "root": root}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -50,21 +51,17 @@ def _has_every_split(root: Path) -> bool:
     return all(sides.count(s) >= 2 for s in ("val", "test")) and sides.count("train") >= 8
 
 
+def tiny_train_config(root: Path, data: Path, **changes: Any) -> TrainConfig:
+    """A seconds-long training run: alpha 0.35 at 32 px, batch 4, one epoch unless `changes` say otherwise."""
+    base: dict[str, Any] = {"alpha": 0.35, "input_size": 32, "epochs": 1, "batch_size": 4, "lr": 1e-3}
+    return TrainConfig(data=[data], out=root / "run", cache_dir=root / "cache", **{**base, **changes})
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("conv")
     data = _face_chips(root / "faces")
-    cfg = TrainConfig(
-        data=[data],
-        out=root / "run",
-        alpha=0.35,
-        input_size=32,
-        epochs=1,
-        batch_size=4,
-        lr=1e-3,
-        cache_dir=root / "cache",
-    )
-    keras_path = train(cfg)
+    keras_path = train(tiny_train_config(root, data))
     tfl = quantize(
         QuantizeConfig(
             model=keras_path,
