@@ -38,7 +38,7 @@ class AverageResult:
 def snapshots(run: Path, from_epoch: int = 1) -> list[tuple[int, Path]]:
     """(epoch, path) of the run's snapshots from `from_epoch` on, in epoch order."""
     found = []
-    for p in sorted((Path(run) / "snapshots").glob("epoch_*.keras")):
+    for p in (Path(run) / "snapshots").glob("epoch_*.keras"):
         m = SNAPSHOT.search(p.name)
         if m and int(m.group(1)) >= from_epoch:
             found.append((int(m.group(1)), p))
@@ -135,24 +135,22 @@ def average_run(
     steps = max(len(tr) // cfg.batch_size, 1)
     val = make_dataset(va, cfg, False)
 
+    epochs = [e for e, _ in found]
     models = [load_keras(p) for _, p in found]
-    last = models[-1]
-    compile_model(last, tr, cfg, steps)
-    validation = {"last": _evaluate(last, val)}
-    log.info("epoch %d (last snapshot), validation: %s", found[-1][0], validation["last"])
+    model = models[-1]  # the last snapshot: measured as it is, then overwritten with the average
+    compile_model(model, tr, cfg, steps)
+    validation = {"last": _evaluate(model, val)}
+    log.info("epoch %d (last snapshot), validation: %s", epochs[-1], validation["last"])
 
-    model = last
     model.set_weights(average_weights([m.get_weights() for m in models]))
     del models
     n_bn = reestimate_batch_norm(model, make_dataset(tr, cfg, True), bn_batches)
-    log.info(
-        "averaged epochs %s; re-estimated %d batch-norm layers over %d batches", [e for e, _ in found], n_bn, bn_batches
-    )
+    log.info("averaged epochs %s; re-estimated %d batch-norm layers over %d batches", epochs, n_bn, bn_batches)
     validation["average"] = _evaluate(model, val)
-    log.info("average of epochs %d-%d, validation: %s", found[0][0], found[-1][0], validation["average"])
+    log.info("average of epochs %d-%d, validation: %s", epochs[0], epochs[-1], validation["average"])
 
     out = run / "model_swa.keras"  # beside the run's model_meta.json, which quantize reads
     model.save(out)
-    summary = {"epochs": [e for e, _ in found], "bn_batches": bn_batches, "validation": validation}
+    summary = {"epochs": epochs, "bn_batches": bn_batches, "validation": validation}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    return AverageResult(out=out, epochs=[e for e, _ in found], validation=validation)
+    return AverageResult(out=out, epochs=epochs, validation=validation)
