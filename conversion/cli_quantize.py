@@ -51,6 +51,12 @@ from conversion.cli_common import UsageError, cache_option, main, need_tensorflo
     show_default=True,
     help="Split to fit per-head softmax temperatures on ('none' to skip).",
 )
+@click.option(
+    "--flip/--no-flip",
+    default=False,
+    show_default=True,
+    help="Set the metadata's test-time flip: the agent averages each face and its mirror image (2x the cost).",
+)
 @click.option("--model-version", "version", default="1.0.0", show_default=True)
 def quantize_cmd(model: Path, **kw: Any) -> None:
     """Convert a trained Keras model to TFLite, with metadata (labels, preprocessing, crop, provenance, hash)."""

@@ -35,6 +35,7 @@ class QuantizeConfig:
     cache_dir: Path | None = None  # detector-box cache shared with training
     temperature_split: str | None = "val"  # fit per-head temperatures on this split (None: no calibration)
     temperature_limit: int = 2000
+    flip: bool = False  # metadata inference.flip: the agent averages each face and its mirror (twice the cost)
     version: str = "1.0.0"
     name: str = "edge-agent-attributes"
     training: dict[str, Any] = field(default_factory=dict)
@@ -180,7 +181,7 @@ def metadata(cfg: QuantizeConfig, size: int, margin: float) -> dict[str, Any]:
             "reference": "square around the detector box centre, side = max(w, h) * (1 + 2 * margin), resized "
             "with area interpolation (edge_agent.classify.preprocess.crop_face, also used in training)",
         },
-        "inference": {"flip": False},
+        "inference": {"flip": cfg.flip},
         "heads": {
             "age": {"labels": list(HEAD_LABELS["age"]), "group_min_years": list(AGE_GROUP_MIN), "type": "softmax"},
             "age_years": {"type": "regression", "unit": "years"},

@@ -308,3 +308,14 @@ def test_interrupted_training_resumes_at_the_next_epoch(
         epochs = [int(row["epoch"]) for row in csv.DictReader(fh)]
     assert epochs == [0, 1]  # epoch 0 ran once, before the interruption; the rerun did only epoch 1
     assert not (cfg.out / "backup").exists()  # a finished run leaves no resume state behind
+
+
+def test_quantize_flip_option_is_written_to_the_metadata_the_agent_reads(
+    tiny_run: dict[str, Path], tmp_path: Path
+) -> None:
+    assert load_metadata(tiny_run["tflite"]).flip is False  # off unless asked for
+    out = tmp_path / "flip.tflite"
+    args = ["quantize", str(tiny_run["keras"]), "--out", str(out), "--type", "float32", "--temperature-split", "none"]
+    res = CliRunner().invoke(convert_cli, [*args, "--calibration", str(tiny_run["data"]), "--split", "all", "--flip"])
+    assert res.exit_code == 0, res.output
+    assert load_metadata(out).flip is True
