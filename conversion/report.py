@@ -130,12 +130,17 @@ def markdown(r: dict[str, Any]) -> str:
         ]
     if r.get("flip"):
         fl = r["flip"]
+
+        def _gains(d: dict[str, Any]) -> str:
+            return ", ".join(f"{k} {_num(v['plain'], '.4f')} → {_num(v['flip'], '.4f')}" for k, v in d.items())
+
         lines += [
             "",
             "**Test-time flip** (int8, plain → flip): "
-            + ", ".join(f"{k} {_num(v['plain'], '.4f')} → {_num(v['flip'], '.4f')}" for k, v in fl.items())
+            + _gains({k: v for k, v in fl.items() if k != "per_source"})
             + ".",
         ]
+        lines += [f"- {src}: {_gains(d)}." for src, d in fl.get("per_source", {}).items()]
     sz, lat = r["size_bytes"], r["latency_ms_median_1thread"]
     lines += [
         "",

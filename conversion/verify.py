@@ -199,8 +199,12 @@ def flip_gain(qt: Predictor, xs: np.ndarray, ev: Any, plain: dict[str, np.ndarra
     """Accuracy with test-time flip (mean of face and mirror) against without: is it worth twice the cost?"""
     mirrored = qt.predict(np.ascontiguousarray(xs[:, :, ::-1]))
     both = {h: (plain[h] + mirrored[h]) / 2.0 for h in plain}
+    keys = ("age_acc", "gender_acc", "race_acc", "age_mae")
     a, b = head_metrics(plain, ev.samples), head_metrics(both, ev.samples)
-    return {k: {"plain": a.get(k), "flip": b.get(k)} for k in ("age_acc", "gender_acc", "race_acc", "age_mae")}
+    out: dict[str, Any] = {k: {"plain": a.get(k), "flip": b.get(k)} for k in keys}
+    sa, sb = by_source(plain, ev), by_source(both, ev)
+    out["per_source"] = {src: {k: {"plain": sa[src].get(k), "flip": sb[src].get(k)} for k in keys} for src in sa}
+    return out
 
 
 def verify(cfg: VerifyConfig) -> dict[str, Any]:

@@ -129,6 +129,10 @@ def test_tiny_verify_writes_json_markdown_and_plots(tiny_run: dict[str, Path], t
         assert (tmp_path / "rep" / name).stat().st_size > 0
     summary = (tmp_path / "rep" / "summary.md").read_text()
     assert "gender accuracy" in summary and "Framing sweep" in summary and "Calibration" in summary
+    flip = rep["flip"]  # test-time flip gain, overall and for each source, so it can be decided on validation
+    assert set(flip["per_source"]) == set(rep["per_source"]["quant"])
+    assert flip["gender_acc"]["plain"] == pytest.approx(rep["quant"]["gender_acc"])
+    assert "Test-time flip" in summary and any(f"- {src}: " in summary for src in flip["per_source"])
 
 
 def test_framing_sweep_covers_margins_and_box_shifts_on_a_tiny_model(tiny_run: dict[str, Path]) -> None:
