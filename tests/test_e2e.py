@@ -31,18 +31,9 @@ NO_ATTRIBUTES = "[attributes]\nage = false\ngender = false\nrace = false\n"
 
 
 @pytest.fixture(scope="session")
-def models_dir() -> Path:
-    """Detector models pulled once per machine into a cache (skips only if PyPI cannot be reached)."""
-    from edge_agent import models_store
-
-    cache = Path(os.environ.get("EDGE_AGENT_TEST_MODELS", Path.home() / ".cache" / "edge-agent-test-models"))
-    if all(v == "ok" for k, v in models_store.verify(cache).items() if models_store.PINS[k].required):
-        return cache
-    try:
-        models_store.pull(cache, include_optional=False)
-    except models_store.ModelStoreError as exc:
-        pytest.skip(f"cannot fetch the detector models: {exc}")
-    return cache
+def models_dir(detector_models: Path) -> Path:
+    """Detector models pulled once per machine (tests/conftest.py)."""
+    return detector_models
 
 
 @pytest.fixture(scope="session")
