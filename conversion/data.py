@@ -241,10 +241,15 @@ class Arrays:
         return self.take(self.split == which)
 
     def take(self, m: np.ndarray) -> Arrays:
-        """The samples selected by a boolean mask or an index array."""
-        idx = np.flatnonzero(m) if m.dtype == bool else m
+        """The samples selected by a boolean mask or an index array. A contiguous ascending selection (a split of a
+        training cache, which is stored in split order) is a view of the images, not a copy."""
+        idx = np.flatnonzero(m) if m.dtype == bool else np.asarray(m)
+        if len(idx) and idx[0] >= 0 and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+            images = self.images[int(idx[0]) : int(idx[0]) + len(idx)]
+        else:
+            images = self.images[idx]
         return Arrays(
-            self.images[idx],
+            images,
             self.age[idx],
             self.age_group[idx],
             self.gender[idx],

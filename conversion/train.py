@@ -62,24 +62,38 @@ def load_training_arrays(cfg: TrainConfig) -> Arrays:
     rows = "|".join(f"{s.path},{s.age},{s.gender},{s.race},{s.source},{int(s.tight)}" for s in ds.samples)
     key = hashlib.sha256((rows + tag).encode()).hexdigest()[:16]
     cache = (cfg.cache_dir / f"chips_{size}_{key}.npz") if cfg.cache_dir else None
+    pixels = cache.with_suffix(".images.npy") if cache is not None else None
     if cache is not None and cache.is_file():
         z = np.load(cache, allow_pickle=False)
-        log.info("loaded %d face chips from cache %s", len(z["age"]), cache)
-        skipped = Counter(dict(json.loads(str(z["skipped"]))))
-        return Arrays(
-            z["images"],
-            z["age"],
-            z["age_group"],
-            z["gender"],
-            z["race"],
-            z["split"],
-            list(z["paths"]),
-            skipped,
-            z["source"],
-            z["detected"],
-        )
+        n = len(z["age"])
+        if "images" in z.files:  # a cache written before the images moved to their own memory-mapped file
+            images = z["images"]
+        elif pixels is not None and pixels.is_file() and (mm := np.load(pixels, mmap_mode="r")).shape[0] >= n:
+            images = mm[:n]  # on disk; the page cache holds what is read
+        else:
+            images = None
+            log.warning("chip cache %s has no %s; cutting the chips again", cache, pixels)
+        if images is not None:
+            log.info("loaded %d face chips from cache %s", n, cache)
+            return Arrays(
+                images,
+                z["age"],
+                z["age_group"],
+                z["gender"],
+                z["race"],
+                z["split"],
+                list(z["paths"]),
+                Counter(dict(json.loads(str(z["skipped"])))),
+                z["source"],
+                z["detected"],
+            )
     t0 = time.monotonic()
-    arr, counts = build_arrays(ds, cfg.input_size, cfg.crop_margin, cfg.cache_dir, cfg.workers, cfg.context)
+    partial = pixels.with_suffix(".partial") if pixels is not None else None
+    if partial is not None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+    arr, counts = build_arrays(
+        ds, cfg.input_size, cfg.crop_margin, cfg.cache_dir, cfg.workers, cfg.context, images_out=partial
+    )
     log.info(
         "cut %d face chips at %dpx in %.0fs; detector: %s; %s",
         len(arr),
@@ -88,11 +102,10 @@ def load_training_arrays(cfg: TrainConfig) -> Arrays:
         ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
         _skipped_line(arr),
     )
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
+    if cache is not None and pixels is not None and partial is not None:
+        partial.replace(pixels)  # the memory map stays valid: same file, new name
         np.savez(
             cache,
-            images=arr.images,
             age=arr.age,
             age_group=arr.age_group,
             gender=arr.gender,

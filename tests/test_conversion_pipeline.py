@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -323,3 +324,24 @@ def test_quantize_flip_option_is_written_to_the_metadata_the_agent_reads(
     res = CliRunner().invoke(convert_cli, [*args, "--calibration", str(tiny_run["data"]), "--split", "all", "--flip"])
     assert res.exit_code == 0, res.output
     assert load_metadata(out).flip is True
+
+
+def test_chip_cache_is_memory_mapped_in_split_order_so_splits_are_views(tiny_run: dict[str, Path]) -> None:
+    from conversion.train import load_training_arrays
+
+    cfg = tiny_train_config(tiny_run["root"], tiny_run["data"])
+    npz = list((tiny_run["root"] / "cache").glob("chips_*.npz"))
+    assert npz and all("images" not in np.load(z).files for z in npz)  # labels in the npz, pixels beside it
+    arr = load_training_arrays(cfg)
+    assert isinstance(arr.images.base, np.memmap) or isinstance(arr.images, np.memmap)
+    order = {"train": 0, "val": 1, "test": 2}
+    ranks = [order[s] for s in arr.split.tolist()]
+    assert ranks == sorted(ranks)
+    tr, va = arr.subset("train"), arr.subset("val")
+    assert np.shares_memory(tr.images, arr.images) and np.shares_memory(va.images, arr.images)
+    assert len(tr) + len(va) + int((arr.split == "test").sum()) == len(arr)
+    fresh = load_training_arrays(dataclasses.replace(cfg, cache_dir=None))  # cut again, in memory
+    assert not isinstance(fresh.images, np.memmap)
+    assert fresh.paths == arr.paths and np.array_equal(fresh.images, np.asarray(arr.images))
+    picked = arr.take(np.array([len(arr) - 1, 0]))  # not contiguous: a copy, in the order asked
+    assert not np.shares_memory(picked.images, arr.images) and picked.paths == [arr.paths[-1], arr.paths[0]]
