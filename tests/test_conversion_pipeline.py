@@ -345,3 +345,16 @@ def test_chip_cache_is_memory_mapped_in_split_order_so_splits_are_views(tiny_run
     assert fresh.paths == arr.paths and np.array_equal(fresh.images, np.asarray(arr.images))
     picked = arr.take(np.array([len(arr) - 1, 0]))  # not contiguous: a copy, in the order asked
     assert not np.shares_memory(picked.images, arr.images) and picked.paths == [arr.paths[-1], arr.paths[0]]
+
+
+def test_batch_norm_moments_streamed_over_batches_equal_the_moments_of_the_whole_set() -> None:
+    from conversion.imagenet_seed import _Moments
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(5.0, 2.0, size=(37, 6, 6, 4)).astype(np.float32) * np.array([1, 10, 0.1, 3], np.float32)
+    m = _Moments()
+    for a, b in ((0, 16), (16, 32), (32, 37)):  # uneven batches, as the last one of a calibration set is
+        m.add(x[a:b])
+    z = x.reshape(-1, 4).astype(np.float64)
+    assert m.n == len(z)
+    assert np.allclose(m.mean, z.mean(axis=0), rtol=1e-12) and np.allclose(m.var, z.var(axis=0), rtol=1e-10)
