@@ -91,7 +91,7 @@ def build_arrays(
 
     Memory: the chips go straight into one preallocated array, in split order (train, val, test), so a split is a
     contiguous slice and `Arrays.subset` a view, not a copy. With `images_out` that array is a .npy file on disk,
-    memory-mapped (at 160 px input 33k chips are 6.6 GB: a list, a stack and per-split copies of it did not fit).
+    memory-mapped (at 160 px input 33k chips are 6.6 GB; a list, a stack and per-split copies held them three times).
     """
 
     def probe(s: Sample) -> tuple[str, tuple[int, int] | None]:
