@@ -17,11 +17,14 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from conversion.errors import ConversionError
+
+if TYPE_CHECKING:
+    from conversion.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,26 @@ def _evaluate(model: Any, data: Any) -> dict[str, float]:
     return {k: round(float(v), 4) for k, v in values.items()}
 
 
+def config_from_run_meta(run: Path, meta: dict[str, Any], cache_dir: Path | None) -> TrainConfig:
+    """The training settings a run recorded in its model_meta.json: the same data, crops and augmentation."""
+    from conversion.train import TrainConfig
+
+    return TrainConfig(
+        data=[Path(p) for p in meta["data"]],
+        out=run,
+        alpha=float(meta["alpha"]),
+        input_size=int(meta["input_size"]),
+        crop_margin=float(meta["crop"]["margin"]),
+        context=float(meta["crop"]["context"]),
+        seed=int(meta["seed"]),
+        dex=bool(meta["dex"]),
+        erase_prob=float(meta["erase_prob"]),
+        scale_jitter=float(meta.get("scale_jitter", 0.25)),  # runs recorded before the option trained with 0.25
+        class_weight_power=float(meta["class_weight_power"]),
+        cache_dir=cache_dir,
+    )
+
+
 def average_run(
     run: Path,
     cache_dir: Path | None,
@@ -106,7 +129,7 @@ def average_run(
     import keras
 
     from conversion.quantize import load_keras
-    from conversion.train import RUN_META, TrainConfig, compile_model, load_training_arrays, make_dataset
+    from conversion.train import RUN_META, compile_model, load_training_arrays, make_dataset
 
     run = Path(run)
     meta_path = run / RUN_META
@@ -115,20 +138,7 @@ def average_run(
     found = snapshots(run, from_epoch)
     if len(found) < 2:
         raise ConversionError(f"{run}: need at least 2 snapshots from epoch {from_epoch}, found {len(found)}")
-    meta = json.loads(meta_path.read_text())
-    cfg = TrainConfig(
-        data=[Path(p) for p in meta["data"]],
-        out=run,
-        alpha=float(meta["alpha"]),
-        input_size=int(meta["input_size"]),
-        crop_margin=float(meta["crop"]["margin"]),
-        context=float(meta["crop"]["context"]),
-        seed=int(meta["seed"]),
-        dex=bool(meta["dex"]),
-        erase_prob=float(meta["erase_prob"]),
-        class_weight_power=float(meta["class_weight_power"]),
-        cache_dir=cache_dir,
-    )
+    cfg = config_from_run_meta(run, json.loads(meta_path.read_text()), cache_dir)
     keras.utils.set_random_seed(cfg.seed)
     arr = load_training_arrays(cfg)
     tr, va = arr.subset("train"), arr.subset("val")

@@ -68,6 +68,14 @@ __all__ = ["UsageError", "main"]
     help="Fraction of training crops with one randomly erased rectangle (random erasing).",
 )
 @click.option(
+    "--scale-jitter",
+    type=click.FloatRange(0.0, 0.35),
+    default=0.25,
+    show_default=True,
+    help="Box scale augmentation: crop side × U(1 - j, 1 + j). 0.35 spans verify's framing sweep; the context "
+    "chip (1.6× the crop) bounds it.",
+)
+@click.option(
     "--class-weight-power",
     type=click.FloatRange(0.0, 1.0),
     default=0.0,

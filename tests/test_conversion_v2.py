@@ -17,7 +17,7 @@ from conversion import boxes as boxes_mod  # noqa: E402
 from conversion.augment import AugmentSpec, augment_batch  # noqa: E402
 from conversion.calibration import apply_temperature, fit_temperature, reliability  # noqa: E402
 from conversion.crops import CONTEXT, build_arrays, chip_size, context_chip  # noqa: E402
-from conversion.data import MISSING, read_sources  # noqa: E402
+from conversion.data import MISSING, Arrays, read_sources  # noqa: E402
 from conversion.losses import dex_soft_ce, weighted_soft_ce  # noqa: E402
 from edge_agent.classify import preprocess as device_preprocess  # noqa: E402
 from edge_agent.modelmeta import CropSpec  # noqa: E402
@@ -162,6 +162,60 @@ def test_augmentation_is_bounded_and_varies_framing() -> None:
     out = augment_batch(batch, 48, AugmentSpec(crop_frac=1 / CONTEXT), train=True).numpy()
     assert out.shape == (16, 48, 48, 3) and out.min() >= -1.0 and out.max() <= 1.0
     assert np.std(out.reshape(16, -1).mean(axis=1)) > 0.005  # different crops, colours and effects per image
+
+
+def _framing_only(scale_jitter: float) -> AugmentSpec:
+    """Only the box-scale jitter on: no shift, rotation, flip, colour or camera effect."""
+    return AugmentSpec(
+        crop_frac=1 / CONTEXT, scale_jitter=scale_jitter, shift_jitter=0, max_rotate_deg=0, flip=False,
+        occlude_prob=0, blur_prob=0, low_res_prob=0, jpeg_prob=0, noise_prob=0, gray_prob=0, brightness=0,
+        contrast=0, white_balance=0, saturation=0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.25, 0.35])
+def test_scale_jitter_sets_the_range_of_crop_scales(jitter: float) -> None:
+    """A white square of known size in the chip: its apparent side in the crop is 1/scale, scale ~ U(1-j, 1+j)."""
+    src, out = 160, 64
+    chip = np.zeros((src, src, 3), np.uint8)
+    half = 30  # the square's half-side in chip pixels; the crop (100 px) sees all of it at any scale >= 0.6
+    chip[src // 2 - half : src // 2 + half, src // 2 - half : src // 2 + half] = 255
+    n = 400
+    crops = augment_batch(tf.constant(np.repeat(chip[None], n, 0)), out, _framing_only(jitter), train=True).numpy()
+    side = (crops[..., 0] > 0).sum(axis=(1, 2)) ** 0.5  # the square's side in output pixels
+    nominal = 2 * half * out / (src / CONTEXT)
+    scale = nominal / side
+    assert scale.min() == pytest.approx(1 - jitter, abs=0.03) and scale.max() == pytest.approx(1 + jitter, abs=0.03)
+    assert np.std(scale) == pytest.approx(2 * jitter / 12**0.5, abs=0.01)  # uniform, not bunched at the centre
+
+
+def test_averaging_rebuilds_the_augmentation_a_run_was_trained_with(tmp_path: Path) -> None:
+    """`average` re-estimates batch norm on training batches: they must be augmented the way the run was."""
+    from conversion.average import config_from_run_meta
+    from conversion.train import TrainConfig, write_run_meta
+
+    cfg = TrainConfig(data=[tmp_path / "d"], out=tmp_path, input_size=128, seed=11, scale_jitter=0.35, erase_prob=0.2)
+    n = 4
+    arr = Arrays(
+        images=np.zeros((n, 8, 8, 3), np.uint8), age=np.full(n, 30.0), age_group=np.full(n, 3), gender=np.zeros(n),
+        race=np.zeros(n), split=np.array(["train", "train", "val", "test"]), paths=["a", "b", "c", "d"],
+        skipped=Counter(), source=np.array(["d"] * n), detected=np.ones(n, bool),
+    )  # fmt: skip
+    write_run_meta(cfg, arr, {})
+    back = config_from_run_meta(tmp_path, json.loads((tmp_path / "model_meta.json").read_text()), None)
+    assert (back.scale_jitter, back.erase_prob, back.input_size, back.seed) == (0.35, 0.2, 128, 11)
+    old = json.loads((tmp_path / "model_meta.json").read_text())
+    del old["scale_jitter"]  # a run recorded before the option existed trained with the old fixed 0.25
+    assert config_from_run_meta(tmp_path, old, None).scale_jitter == 0.25
+
+
+def test_scale_jitter_beyond_the_context_chip_is_refused(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from conversion.cli import main
+
+    result = CliRunner().invoke(main, ["train", "--data", "x", "--out", str(tmp_path), "--scale-jitter", "0.5"])
+    assert result.exit_code == 2 and "0.5 is not in the range 0.0<=x<=0.35" in result.output
 
 
 def _erase_only(prob: float) -> AugmentSpec:
