@@ -1,0 +1,32 @@
+"""benchmarks.demo_faces: what a model says about the demo's own faces, through the real detector and model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import demo_faces
+
+
+def test_every_demo_face_is_found_and_measured_through_the_device_path(detector_models: Path) -> None:
+    res = demo_faces.measure(None, models_dir=detector_models)
+    faces = res["faces"]
+    assert res["model"].startswith("edge-agent-attributes ")
+    assert faces["presenter (120 frames)"]["found"] == 120  # every frame of the clip has her face
+    for name, row in faces.items():
+        assert row["found"] == row["frames"], name
+        assert 0.0 <= row["p_female"] <= 1.0 and 0 <= row["female_frames"] <= row["found"]
+        assert 0 < row["years"] < 100 and row["age_group"] in ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49",
+                                                               "50-59", "60-69", "70+")  # fmt: skip
+    by = faces["astronaut photo 512x512"]["p_female_by_margin"]
+    assert list(by) == list(demo_faces.MARGINS)
+    assert len({round(v, 4) for v in by.values()}) > 1  # the margin really changes the crop the model sees
+    table = demo_faces.render(res)
+    assert "| presenter (120 frames) | 120 of 120 |" in table and "+0.150" in table
+
+
+def test_a_missing_model_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo_faces.main(["--model", str(tmp_path / "nope.tflite")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not found" in err
