@@ -115,7 +115,8 @@ def fit_temperatures(cfg: QuantizeConfig, tflite: Path) -> dict[str, Any]:
     ev = load_eval_set(
         list(cfg.calibration), cfg.temperature_split or "val", cfg.cache_dir, limit=cfg.temperature_limit, seed=cfg.seed
     )
-    pred = Predictor(tflite).predict(device_inputs(ev, meta.preprocess, meta.crop.margin))
+    # Fitted on what the agent will calibrate: with test-time flip, the mean of face and mirror (less confident).
+    pred = Predictor(tflite, flip=cfg.flip).predict(device_inputs(ev, meta.preprocess, meta.crop.margin))
     truth = ev.truth()
     out: dict[str, Any] = {}
     for h in CLASS_HEADS:

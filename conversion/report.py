@@ -35,7 +35,13 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"{r['n_images']} images, split `{r['split']}` of {', '.join(f'`{d}`' for d in data)}, through the device "
         f"path (the agent's detector box on {r.get('detector_found', '?')} of them, else the dataset crop; the "
-        f"agent's crop function at margin {r.get('crop_margin', '?')}). Gate: quantized may lose at most "
+        f"agent's crop function at margin {r.get('crop_margin', '?')}"
+        + (
+            "; test-time flip on, as the metadata asks: each face and its mirror, averaged"
+            if r.get("flip_applied")
+            else ""
+        )
+        + f"). Gate: quantized may lose at most "
         f"{r['max_drop_points']} points per head → **{'PASSED' if r['passed'] else 'FAILED'}**.",
         "",
         "| measure | float | quantized | drop (points) | argmax agreement |",

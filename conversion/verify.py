@@ -33,11 +33,14 @@ class VerifyConfig:
 
 
 class Predictor:
-    """Runs either a Keras (.keras) or a TFLite model on float inputs and returns per-head float outputs."""
+    """Runs either a Keras (.keras) or a TFLite model on float inputs and returns per-head float outputs.
 
-    def __init__(self, path: Path) -> None:
+    `flip`: average each input and its mirror image, as the agent does when the metadata's `inference.flip` is on."""
+
+    def __init__(self, path: Path, flip: bool = False) -> None:
         from edge_agent.runtime import ModelLoadError, is_tflite_file
 
+        self.flip = flip
         self.path = Path(path)
         if not self.path.is_file():
             raise ConversionError(f"model not found: {self.path}")
@@ -60,7 +63,14 @@ class Predictor:
         else:
             raise ConversionError(f"not a TFLite model (no TFL3 identifier) nor a .keras file: {self.path}")
 
-    def predict(self, xs: np.ndarray) -> dict[str, np.ndarray]:
+    def predict(self, xs: np.ndarray, flip: bool | None = None) -> dict[str, np.ndarray]:
+        """Per-head outputs; with flip (default: the predictor's), the mean over each input and its mirror."""
+        if self.flip if flip is None else flip:
+            plain, mirrored = self._predict(xs), self._predict(np.ascontiguousarray(xs[:, :, ::-1]))
+            return {h: (plain[h] + mirrored[h]) / 2.0 for h in plain}
+        return self._predict(xs)
+
+    def _predict(self, xs: np.ndarray) -> dict[str, np.ndarray]:
         if self.kind == "keras":
             out = self.keras.predict(xs, batch_size=128, verbose=0)
             return {k: np.asarray(v) for k, v in out.items()}
@@ -70,12 +80,14 @@ class Predictor:
     def latency_ms(self, x: np.ndarray, runs: int) -> float | None:
         if self.kind != "tflite":
             return None
+        views = (x, np.ascontiguousarray(x[:, ::-1])) if self.flip else (x,)  # a flip model runs twice per face
         for _ in range(20):
             self.tfl.predict(x, self.heads)
         ts = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            self.tfl.predict(x, self.heads)
+            for v in views:
+                self.tfl.predict(v, self.heads)
             ts.append(time.perf_counter() - t0)
         return float(np.median(ts) * 1000.0)
 
@@ -195,10 +207,9 @@ def _accs(pred: dict[str, np.ndarray], ev: Any) -> dict[str, Any]:
     return out
 
 
-def flip_gain(qt: Predictor, xs: np.ndarray, ev: Any, plain: dict[str, np.ndarray]) -> dict[str, Any]:
+def flip_gain(qt: Predictor, xs: np.ndarray, ev: Any) -> dict[str, Any]:
     """Accuracy with test-time flip (mean of face and mirror) against without: is it worth twice the cost?"""
-    mirrored = qt.predict(np.ascontiguousarray(xs[:, :, ::-1]))
-    both = {h: (plain[h] + mirrored[h]) / 2.0 for h in plain}
+    plain, both = qt.predict(xs, flip=False), qt.predict(xs, flip=True)
     keys = ("age_acc", "gender_acc", "race_acc", "age_mae")
     a, b = head_metrics(plain, ev.samples), head_metrics(both, ev.samples)
     out: dict[str, Any] = {k: {"plain": a.get(k), "flip": b.get(k)} for k in keys}
@@ -221,6 +232,8 @@ def verify(cfg: VerifyConfig) -> dict[str, Any]:
     if fl.size != qt.size:
         raise ConversionError(f"input sizes differ: float {fl.size}px, quantized {qt.size}px")
     meta = load_metadata(cfg.quant_model)
+    # Every figure is what the agent would see: with the metadata's test-time flip on, face and mirror, averaged.
+    flip = fl.flip = qt.flip = meta.flip
     ev = load_eval_set(list(cfg.data), cfg.split, cfg.cache_dir, cfg.limit)
     log.info("verifying on %d images (split %s, crop margin %.3f)", len(ev), cfg.split, meta.crop.margin)
     xs = device_inputs(ev, meta.preprocess, meta.crop.margin)
@@ -241,6 +254,7 @@ def verify(cfg: VerifyConfig) -> dict[str, Any]:
         "skipped": dict(ev.skipped),
         "detector_found": int(ev.detected.sum()),
         "crop_margin": meta.crop.margin,
+        "flip_applied": flip,
         "quantization": meta.quantization,
         "model_version": meta.version,
         "model_sha256": meta.sha256,
@@ -268,7 +282,7 @@ def verify(cfg: VerifyConfig) -> dict[str, Any]:
         }
     if cfg.sweep:
         report["framing"] = framing_sweep(qt, ev, meta.preprocess, meta.crop.margin)
-        report["flip"] = flip_gain(qt, xs, ev, pq)
+        report["flip"] = flip_gain(qt, xs, ev)
     report["passed"] = all(d <= cfg.max_drop for d in drops.values())
     if cfg.report:
         from conversion.report import write_report

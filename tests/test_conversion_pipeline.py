@@ -326,6 +326,42 @@ def test_quantize_flip_option_is_written_to_the_metadata_the_agent_reads(
     assert load_metadata(out).flip is True
 
 
+def test_verify_measures_a_flip_model_the_way_the_agent_runs_it(tiny_run: dict[str, Path], tmp_path: Path) -> None:
+    """With `inference.flip` on, the agent averages face and mirror: verify's figures must be those, not plain ones."""
+    out = tmp_path / "flip_int8.tflite"
+    quantize(
+        QuantizeConfig(
+            model=tiny_run["keras"], out=out, calibration=[tiny_run["data"]], split="all", temperature_split="all",
+            samples=12, flip=True,
+        )
+    )  # fmt: skip
+    assert load_metadata(out).flip is True
+
+    def run(model: Path, report: Path | None = None) -> dict[str, Any]:
+        cfg = VerifyConfig(
+            float_model=tiny_run["keras"], quant_model=model, data=[tiny_run["data"]], split="all", latency_runs=5,
+            report=report,
+        )  # fmt: skip
+        return verify(cfg)
+
+    plain, flipped = run(tiny_run["tflite"]), run(out, tmp_path / "rep")
+    assert plain["flip_applied"] is False and flipped["flip_applied"] is True
+    # The headline figures are the plain ones for a plain model and the flipped ones for a flip model ...
+    for key in ("age_mae", "age_acc", "gender_acc"):
+        assert plain["quant"][key] == pytest.approx(plain["flip"][key]["plain"])
+        assert flipped["quant"][key] == pytest.approx(flipped["flip"][key]["flip"])
+    # ... and a flip predictor averages each face with its mirror: a model reading only the leftmost column shows it.
+    from conversion.verify import Predictor
+
+    pred = Predictor(out, flip=True)
+    pred._predict = lambda xs: {"left": xs[:, :, 0, 0].mean(axis=1, keepdims=True)}  # type: ignore[method-assign]
+    x = np.zeros((2, 32, 32, 3), np.float32)
+    x[:, :, 0], x[:, :, -1] = 1.0, -0.5  # left column 1, right column -0.5
+    assert pred.predict(x, flip=False)["left"].ravel().tolist() == [1.0, 1.0]
+    assert pred.predict(x)["left"].ravel().tolist() == [0.25, 0.25]  # (1 + -0.5) / 2: face and mirror
+    assert "test-time flip on" in (tmp_path / "rep" / "summary.md").read_text()
+
+
 def test_chip_cache_is_memory_mapped_in_split_order_so_splits_are_views(tiny_run: dict[str, Path]) -> None:
     from conversion.train import load_training_arrays
 
