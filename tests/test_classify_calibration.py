@@ -60,7 +60,7 @@ def test_flip_option_averages_the_face_and_its_mirror(tmp_path: Path) -> None:
     crop = _face()
     (tmp_path / "p").mkdir()
     flip = AttributeClassifier(_model_copy(tmp_path, flip=True, gender=1.0), enabled=("gender",))
-    plain = AttributeClassifier(_model_copy(tmp_path / "p", gender=1.0), enabled=("gender",))
+    plain = AttributeClassifier(_model_copy(tmp_path / "p", flip=False, gender=1.0), enabled=("gender",))
     a = np.array(plain.classify_crop(crop).gender.probs)
     b = np.array(plain.classify_crop(np.ascontiguousarray(crop[:, ::-1])).gender.probs)
     both = np.array(flip.classify_crop(crop).gender.probs)
