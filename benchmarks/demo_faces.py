@@ -2,7 +2,8 @@
 
 Both faces the `demo` source ships are adult women, so the answer is known:
 - the presenter (`demo_presenter.mp4`, 120 frames): each frame through the device path (the agent's BlazeFace, the
-  shared crop, the model), then averaged over the frames the way a visit averages them;
+  shared crop, the model), then a plain mean over the frames (a visit's own mean is weighted by detector score, face
+  size, pose and sharpness: `edge_agent.track.aggregate.AttributeAccumulator`);
 - scikit-image's astronaut portrait (Eileen Collins, public domain): the whole 512x512 photograph, and the 160x160
   crop the demo pastes (`demo_face.jpg`), each also over crop margins -0.10 ... +0.15 around the same box, because
   a live box moves that much.
