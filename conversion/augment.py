@@ -5,6 +5,8 @@ image does box jitter (a detector box wanders and changes size between frames, p
 shift ±10%), in-plane rotation (heads tilt ±20°; the agent does not align) and the crop itself. Then what a camera
 does: flips, blur and motion blur, JPEG re-compression, sensor noise, low resolution (far faces, down to 20 px),
 colour and white-balance shifts, some grayscale (IR/night cameras), and occluding bands where glasses and masks go.
+Optionally, context mixing: a crop keeps its own face and takes the hair, background and clothes around it from
+another crop of the batch, so a head cannot rest on context alone.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class AugmentSpec:
     gray_prob: float = 0.08
     occlude_prob: float = 0.12  # a dark glasses-like band at the eyes, or a mask-like band over mouth and chin
     erase_prob: float = 0.0  # random erasing: one rectangle (4-20% of the crop) filled with a flat colour or noise
+    context_mix: float = 0.0  # share of crops whose surround (outside an ellipse on the face) comes from another crop
 
 
 def _transforms(tf: Any, n: Any, src: int, out: int, spec: AugmentSpec, train: bool) -> Any:
@@ -87,6 +90,8 @@ def _pick(tf: Any, n: Any, p: float) -> Any:
 
 def _camera(tf: Any, x: Any, n: Any, out_size: int, spec: AugmentSpec) -> Any:
     """Photometric and optical effects of real cameras, each on a random part of the batch; x in [0, 1]."""
+    if spec.context_mix > 0:  # first, so the mixed crop gets one camera's effects, as a real frame would
+        x = _context_mix(tf, x, n, out_size, spec.context_mix)
     if spec.occlude_prob > 0:
         x = _occlude(tf, x, n, out_size, spec.occlude_prob)
     if spec.erase_prob > 0:
@@ -159,6 +164,29 @@ def _occlude(tf: Any, x: Any, n: Any, size: int, p: float) -> Any:
     region = tf.where(kind, glasses, mask) & (tf.random.uniform([n, 1, 1, 1]) < p)
     colour = tf.where(kind, tf.random.uniform([n, 1, 1, 1], 0.0, 0.15), tf.random.uniform([n, 1, 1, 3], 0.2, 1.0))
     return tf.where(region, colour * tf.ones_like(x), x)
+
+
+def face_ellipse(tf: Any, n: Any, size: int) -> Any:
+    """(n, size, size, 1) weights, 1 on the face and 0 on its surround: an ellipse around the crop's face (half-width
+    0.36-0.46, half-height 0.42-0.52 of the side, centre 0.52-0.58 down: the detector box sits low on the head) with
+    a soft edge, so no seam is there to learn."""
+    rows = (tf.range(size, dtype=tf.float32)[None, :, None, None] + 0.5) / size
+    cols = (tf.range(size, dtype=tf.float32)[None, None, :, None] + 0.5) / size
+    a = tf.random.uniform([n, 1, 1, 1], 0.36, 0.46)
+    b = tf.random.uniform([n, 1, 1, 1], 0.42, 0.52)
+    cy = tf.random.uniform([n, 1, 1, 1], 0.52, 0.58)
+    r = tf.sqrt(((cols - 0.5) / a) ** 2 + ((rows - cy) / b) ** 2)
+    return tf.clip_by_value((1.08 - r) / 0.16, 0.0, 1.0)
+
+
+def _context_mix(tf: Any, x: Any, n: Any, size: int, p: float) -> Any:
+    """Context mixing: a share p of the crops keep their face (inside `face_ellipse`) and take the surround (hair,
+    background, collar) from the next crop of the batch, another person with other labels. Hair length and clothes
+    then stop predicting gender on those crops, so the heads must also read the face; a short-haired woman, or a
+    face whose box takes in more hair than usual, is no longer decided by the hair alone. Labels are the face's."""
+    keep = face_ellipse(tf, n, size)
+    mixed = keep * x + (1.0 - keep) * tf.roll(x, shift=1, axis=0)
+    return tf.where(_pick(tf, n, p), mixed, x)
 
 
 def _erase(tf: Any, x: Any, n: Any, size: int, p: float) -> Any:

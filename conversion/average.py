@@ -114,6 +114,7 @@ def config_from_run_meta(run: Path, meta: dict[str, Any], cache_dir: Path | None
         dex=bool(meta["dex"]),
         erase_prob=float(meta["erase_prob"]),
         scale_jitter=float(meta.get("scale_jitter", 0.25)),  # runs recorded before the option trained with 0.25
+        context_mix=float(meta.get("context_mix", 0.0)),
         class_weight_power=float(meta["class_weight_power"]),
         cache_dir=cache_dir,
     )

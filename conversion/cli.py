@@ -76,6 +76,14 @@ __all__ = ["UsageError", "main"]
     "chip (1.6× the crop) bounds it.",
 )
 @click.option(
+    "--context-mix",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Fraction of training crops that keep their face and take the hair and background around it from "
+    "another crop (context mixing), so the heads read the face, not only the context.",
+)
+@click.option(
     "--class-weight-power",
     type=click.FloatRange(0.0, 1.0),
     default=0.0,

@@ -44,6 +44,7 @@ class TrainConfig:
     dex: bool = True  # also train a DEX age head (softmax over years), compared with the regression head by verify
     source_power: float = 0.5  # sources are drawn ∝ n^power: 0.5 keeps a small source from being drowned
     erase_prob: float = 0.3  # random erasing: share of training crops with one rectangle blanked out
+    context_mix: float = 0.0  # share of crops given another crop's surround (hair, background): face cues over context
     scale_jitter: float = 0.25  # box scale × U(1 - j, 1 + j); 0.35 spans verify's whole framing sweep (−0.15 … +0.20)
     class_weight_power: float = 0.0  # race and age-group class weights ∝ frequency^-power (0 = none; 2.1.0 used 0.5)
     schedule: str = "cosine"  # "cosine" (warm-up, then cosine decay) or "constant" (warm-up, then flat: for averaging)
@@ -165,7 +166,12 @@ def make_dataset(arr: Arrays, cfg: TrainConfig, train: bool) -> Any:
     """
     import tensorflow as tf
 
-    spec = AugmentSpec(crop_frac=1.0 / cfg.context, erase_prob=cfg.erase_prob, scale_jitter=cfg.scale_jitter)
+    spec = AugmentSpec(
+        crop_frac=1.0 / cfg.context,
+        erase_prob=cfg.erase_prob,
+        scale_jitter=cfg.scale_jitter,
+        context_mix=cfg.context_mix,
+    )
     labels = _labels(arr, cfg.dex)
     src = arr.source if arr.source is not None else np.full(len(arr), "data")
     if train:
@@ -307,6 +313,7 @@ def write_run_meta(cfg: TrainConfig, arr: Arrays, counts: dict[str, Any]) -> Non
         "dex": cfg.dex,
         "erase_prob": cfg.erase_prob,
         "scale_jitter": cfg.scale_jitter,
+        "context_mix": cfg.context_mix,
         "class_weight_power": cfg.class_weight_power,
         "schedule": cfg.schedule,
         "imagenet": str(cfg.imagenet) if cfg.imagenet else None,

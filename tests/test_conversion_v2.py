@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -239,6 +240,54 @@ def test_random_erasing_blanks_one_rectangle_of_4_to_20_percent_per_crop() -> No
     assert np.std([r.mean() for r in out]) > 0.0  # placed and filled differently per crop
     untouched = augment_batch(flat, 48, _erase_only(0.0), train=True).numpy()
     assert np.abs(untouched - untouched[0, 0, 0]).max() < 1e-5
+
+
+def _mix_only(prob: float) -> AugmentSpec:
+    return replace(_erase_only(0.0), context_mix=prob, scale_jitter=0.0, shift_jitter=0, max_rotate_deg=0, flip=False)
+
+
+def test_context_mixing_keeps_each_face_and_takes_the_surround_from_another_crop() -> None:
+    """Each crop a flat colour of its own: a mixed crop keeps its colour on the face (centre) and shows its batch
+    neighbour's colour in the corners (the hair and background), with a soft edge between; p=0 changes nothing."""
+    n, size = 8, 48
+    levels = np.linspace(20, 235, n).astype(np.uint8)
+    batch = tf.constant(np.broadcast_to(levels[:, None, None, None], (n, 80, 80, 3)).copy())
+    own = levels.astype(np.float32) / 127.5 - 1.0
+    out = augment_batch(batch, size, _mix_only(1.0), train=True).numpy()[..., 0]
+    neighbour = np.roll(own, 1)
+    c = size // 2
+    assert np.allclose(out[:, c, c], own, atol=1e-3)  # the face stays the crop's own
+    for corner in (out[:, 0, 0], out[:, 0, -1], out[:, -1, 0], out[:, -1, -1]):
+        assert np.allclose(corner, neighbour, atol=1e-3)  # the surround is another crop's
+    lo, hi = np.minimum(own, neighbour)[:, None, None], np.maximum(own, neighbour)[:, None, None]
+    between = (out > lo + 0.01) & (out < hi - 0.01)
+    assert between.any(axis=(1, 2)).all()  # blended across the edge, no hard seam
+    face_share = np.isclose(out, own[:, None, None], atol=1e-3).mean(axis=(1, 2))
+    assert face_share.min() > 0.35 and face_share.max() < 0.85  # an ellipse on the face, not the whole crop
+    untouched = augment_batch(batch, size, _mix_only(0.0), train=True).numpy()[..., 0]
+    assert np.allclose(untouched, own[:, None, None], atol=1e-3)
+
+
+def test_context_mixing_is_a_train_option_recorded_for_averaging(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from conversion.average import config_from_run_meta
+    from conversion.cli import main
+    from conversion.train import TrainConfig, write_run_meta
+
+    n = 2
+    arr = Arrays(
+        images=np.zeros((n, 8, 8, 3), np.uint8), age=np.full(n, 30.0), age_group=np.full(n, 3), gender=np.zeros(n),
+        race=np.zeros(n), split=np.array(["train", "val"]), paths=["a", "b"], skipped=Counter(),
+        source=np.array(["d"] * n), detected=np.ones(n, bool),
+    )  # fmt: skip
+    write_run_meta(TrainConfig(data=[tmp_path / "d"], out=tmp_path, context_mix=0.3), arr, {})
+    meta = json.loads((tmp_path / "model_meta.json").read_text())
+    assert config_from_run_meta(tmp_path, meta, None).context_mix == 0.3
+    del meta["context_mix"]  # recorded before the option: no mixing
+    assert config_from_run_meta(tmp_path, meta, None).context_mix == 0.0
+    result = CliRunner().invoke(main, ["train", "--data", "x", "--out", str(tmp_path), "--context-mix", "1.5"])
+    assert result.exit_code == 2 and "1.5 is not in the range 0.0<=x<=1.0" in result.output
 
 
 def test_build_arrays_cuts_context_chips_from_detector_boxes(tmp_path: Path) -> None:
