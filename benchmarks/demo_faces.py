@@ -2,14 +2,15 @@
 
 Both faces the `demo` source ships are adult women, so the answer is known:
 - the presenter (`demo_presenter.mp4`, 120 frames): each frame through the device path (the agent's BlazeFace, the
-  shared crop, the model), then a plain mean over the frames (a visit's own mean is weighted by detector score, face
-  size, pose and sharpness: `edge_agent.track.aggregate.AttributeAccumulator`);
+  shared crop, the model), then a plain mean over the frames, and what one visit made of those frames publishes: the
+  agent's own `AttributeAccumulator` (weighted by detector score and face size; the camera loop also weighs pose and
+  sharpness) with the default `unknown` thresholds;
 - scikit-image's astronaut portrait (Eileen Collins, public domain): the whole 512x512 photograph, and the 160x160
   crop the demo pastes (`demo_face.jpg`), each also over crop margins -0.10 ... +0.15 around the same box, because
   a live box moves that much.
 
-Prints one table per model (p(female) after the model's temperature, the age group and years); exit 0 whatever the
-answer, 2 on a bad --model. No ../shared needed.
+Prints one table per model (p(female) after the model's temperature, the age group and years, the visit's labels);
+exit 0 whatever the answer, 2 on a bad --model. No ../shared needed.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def measure(model: Path | None, models_dir: Path | None = None) -> dict[str, Any
     from edge_agent.classify.preprocess import crop_face
     from edge_agent.config.model import AgentConfig
     from edge_agent.daemon import builders
+    from edge_agent.track.aggregate import AttributeAccumulator
+    from edge_agent.track.config import TrackerConfig
+    from edge_agent.track.events import HeadSpec
 
     det_cfg = AgentConfig().detector
     detector = builders.detector(
@@ -55,10 +59,12 @@ def measure(model: Path | None, models_dir: Path | None = None) -> dict[str, Any
     clf = AttributeClassifier(model, enabled=("age", "gender"))
     meta = clf.metadata
     female = meta.labels["gender"].index("female")
+    spec = HeadSpec.from_metadata(meta, clf.enabled)
     out: dict[str, Any] = {"model": f"{meta.name} {meta.version}", "faces": {}}
     try:
         for name, frames in demo_images().items():
             genders, ages, years, boxes = [], [], [], []
+            visit = AttributeAccumulator(spec, TrackerConfig())
             for img in frames:
                 dets = detector.detect(img)
                 if not dets:
@@ -70,6 +76,7 @@ def measure(model: Path | None, models_dir: Path | None = None) -> dict[str, Any
                 ages.append(a.age.probs)
                 years.append(a.age_years)
                 boxes.append((img, det.box))
+                visit.add(a, face_px=det.box.width, score=det.score, pose=None)
             row: dict[str, Any] = {"frames": len(frames), "found": len(genders)}
             if genders:
                 mean_age = np.mean(ages, axis=0)
@@ -79,6 +86,7 @@ def measure(model: Path | None, models_dir: Path | None = None) -> dict[str, Any
                     age_group=meta.labels["age"][int(np.argmax(mean_age))],
                     p_age=float(mean_age.max()),
                     years=float(np.mean(years)),
+                    published=_published(visit.estimate()),
                 )
             if len(frames) == 1 and boxes:
                 img, box = boxes[0]
@@ -95,17 +103,29 @@ def measure(model: Path | None, models_dir: Path | None = None) -> dict[str, Any
     return out
 
 
+def _published(est: Any) -> dict[str, str]:
+    """A visit's labels as the agent publishes them, per head: `unknown (low_confidence, p 0.56)` where one is held
+    back; {"minor": "minor"} for a visitor gated as under age."""
+    if est.minor:
+        return {"minor": "minor"}
+
+    def one(h: Any) -> str:
+        return str(h.label) if h.reason is None else f"{h.label} ({h.reason}, p {h.p:.2f})"
+
+    return {"gender": one(est.gender), "age": one(est.age)}
+
+
 def render(res: dict[str, Any]) -> str:
     lines = [f"{res['model']}: the demo's faces (all adult women), device path", ""]
-    lines.append("| face | found | p(female) | female frames | age group (p) | years |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append("| face | found | p(female) | female frames | age group (p) | years | a visit publishes |")
+    lines.append("|---|---|---|---|---|---|---|")
     for name, r in res["faces"].items():
         if not r["found"]:
-            lines.append(f"| {name} | 0 of {r['frames']} | — | — | — | — |")
+            lines.append(f"| {name} | 0 of {r['frames']} | — | — | — | — | — |")
             continue
         lines.append(
             f"| {name} | {r['found']} of {r['frames']} | {r['p_female']:.2f} | {r['female_frames']} of {r['found']} "
-            f"| {r['age_group']} ({r['p_age']:.2f}) | {r['years']:.1f} |"
+            f"| {r['age_group']} ({r['p_age']:.2f}) | {r['years']:.1f} | {', '.join(r['published'].values())} |"
         )
     margins = [(n, r["p_female_by_margin"]) for n, r in res["faces"].items() if "p_female_by_margin" in r]
     if margins:

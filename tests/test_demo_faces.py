@@ -22,6 +22,16 @@ def test_every_demo_face_is_found_and_measured_through_the_device_path(detector_
     by = faces["astronaut photo 512x512"]["p_female_by_margin"]
     assert list(by) == list(demo_faces.MARGINS)
     assert len({round(v, 4) for v in by.values()}) > 1  # the margin really changes the crop the model sees
+    # One still is a one-frame visit: what it publishes is the agent's own threshold on that frame's p(female).
+    from edge_agent.track.config import TrackerConfig
+
+    gate = TrackerConfig().min_confidence.for_head("gender")
+    for name in ("astronaut photo 512x512", "astronaut demo crop 160x160"):
+        p = faces[name]["p_female"]
+        expected = (
+            "female" if p >= gate else "male" if 1 - p >= gate else f"unknown (low_confidence, p {max(p, 1 - p):.2f})"
+        )
+        assert faces[name]["published"]["gender"] == expected, name
     table = demo_faces.render(res)
     assert "| presenter (120 frames) | 120 of 120 |" in table and "+0.150" in table
 
