@@ -65,10 +65,9 @@ class Predictor:
 
     def predict(self, xs: np.ndarray, flip: bool | None = None) -> dict[str, np.ndarray]:
         """Per-head outputs; with flip (default: the predictor's), the mean over each input and its mirror."""
-        if self.flip if flip is None else flip:
-            plain, mirrored = self._predict(xs), self._predict(np.ascontiguousarray(xs[:, :, ::-1]))
-            return {h: (plain[h] + mirrored[h]) / 2.0 for h in plain}
-        return self._predict(xs)
+        from edge_agent.classify.model import views_mean
+
+        return views_mean(self._predict, xs, self.flip if flip is None else flip)
 
     def _predict(self, xs: np.ndarray) -> dict[str, np.ndarray]:
         if self.kind == "keras":
@@ -80,7 +79,9 @@ class Predictor:
     def latency_ms(self, x: np.ndarray, runs: int) -> float | None:
         if self.kind != "tflite":
             return None
-        views = (x, np.ascontiguousarray(x[:, ::-1])) if self.flip else (x,)  # a flip model runs twice per face
+        from edge_agent.classify.model import mirrored
+
+        views = (x, mirrored(x)) if self.flip else (x,)  # a flip model runs twice per face
         for _ in range(20):
             self.tfl.predict(x, self.heads)
         ts = []

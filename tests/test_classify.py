@@ -49,7 +49,7 @@ def test_several_faces_share_one_interpreter_and_give_probabilities() -> None:
     interp = clf.model.interp
     img = astronaut_bgr()
     out = clf.classify(img, [_det(ASTRONAUT_FACE)] * 3)
-    views = 2 if clf.metadata.flip else 1  # with test-time flip each face is run twice: itself and its mirror
+    views = clf.views_per_face  # with test-time flip each face is run twice: itself and its mirror
     assert clf.model.interp is interp and clf.model.invocations == 3 * views
     assert out[0] == out[1] == out[2]
     for head in (out[0].age, out[0].gender, out[0].race):
@@ -62,7 +62,7 @@ def test_a_disabled_head_is_never_read_from_the_model() -> None:
     clf = AttributeClassifier(None, enabled=("age", "gender"))
     out = clf.classify(astronaut_bgr(), [_det(ASTRONAUT_FACE)])
     assert out[0].race is None and clf.model.heads_read["race"] == 0
-    assert clf.model.heads_read["gender"] == (2 if clf.metadata.flip else 1)  # once per view of the face
+    assert clf.model.heads_read["gender"] == clf.views_per_face  # once per view of the face
 
 
 def test_no_enabled_heads_means_no_inference_at_all() -> None:

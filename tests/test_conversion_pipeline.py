@@ -394,3 +394,22 @@ def test_batch_norm_moments_streamed_over_batches_equal_the_moments_of_the_whole
     z = x.reshape(-1, 4).astype(np.float64)
     assert m.n == len(z)
     assert np.allclose(m.mean, z.mean(axis=0), rtol=1e-12) and np.allclose(m.var, z.var(axis=0), rtol=1e-10)
+
+
+def test_verify_and_the_agent_apply_one_flip_rule_to_the_shipped_model() -> None:
+    """verify's figures for a flip model are the agent's own: on a real face the toolchain's flip predictor and the
+    agent's classifier give the same probabilities (the classifier then applies the metadata's temperature)."""
+    from conversion.verify import Predictor
+    from edge_agent.classify.classifier import AttributeClassifier, calibrated
+    from edge_agent.classify.preprocess import crop_face, to_input
+    from edge_agent.records import Box
+
+    clf = AttributeClassifier(None)
+    meta = clf.metadata
+    crop = crop_face(astronaut_bgr(), Box(178, 81, 272, 175), meta.crop, meta.preprocess.size)
+    pred = Predictor(clf.model.path, flip=meta.flip).predict(to_input(crop, meta.preprocess)[None])
+    agent = clf.classify_crop(crop)
+    for head in ("age", "gender", "race"):
+        expected = calibrated(pred[head][0], meta.temperature.get(head, 1.0))
+        assert np.allclose(getattr(agent, head).probs, expected, atol=1e-6), head
+    assert agent.age_years == pytest.approx(float(pred["age_years"][0][0]))

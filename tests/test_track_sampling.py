@@ -150,7 +150,7 @@ def test_real_classifier_runs_only_for_big_faces(packaged_classifier) -> None:
 
     for i in range(60):
         tracker.update([make_face(250, width=120), make_face(420, width=30)], 100.0 + i / FPS, classify=classify)
-    views = 2 if meta.flip else 1  # a test-time-flip model runs each face and its mirror
+    views = packaged_classifier.views_per_face  # a test-time-flip model runs each face and its mirror
     assert views <= len(calls) <= 7 * views  # the big face only, at most 3 per second over 2 s (+1 at the start)
     assert len(calls) % views == 0
     assert tracker.stats()["classify_too_small"] == 60

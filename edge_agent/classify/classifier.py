@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.classify.model import AttributeModel
+from edge_agent.classify.model import AttributeModel, views_mean
 from edge_agent.classify.preprocess import crop_face, to_input
 from edge_agent.records import Attributes, Detection, HeadResult
 
@@ -53,6 +53,11 @@ class AttributeClassifier:
     def metadata(self):  # type: ignore[no-untyped-def]
         return self.model.meta
 
+    @property
+    def views_per_face(self) -> int:
+        """Model invocations per classified face: 2 with the metadata's test-time flip (the face and its mirror)."""
+        return 2 if self.model.meta.flip else 1
+
     def set_enabled(self, enabled: tuple[str, ...]) -> None:
         """Switch attributes on or off at run time (remote reload); never enables a head the model lacks."""
         have = self.model.available_heads()
@@ -66,10 +71,8 @@ class AttributeClassifier:
         meta = self.model.meta
         t0 = time.perf_counter()
         x = to_input(crop_bgr, meta.preprocess)
-        out = self.model.predict(x, self.heads)
-        if meta.flip:  # the metadata says the mirror image is worth its cost: average both
-            mirrored = self.model.predict(np.ascontiguousarray(x[:, ::-1]), self.heads)
-            out = {h: (out[h] + mirrored[h]) / 2.0 for h in out}
+        # With the metadata's test-time flip on, the mean over the face and its mirror image.
+        out = views_mean(lambda v: self.model.predict(v, self.heads), x, meta.flip)
         self.latency_ms.append((time.perf_counter() - t0) * 1000.0)
         labels = meta.labels
 

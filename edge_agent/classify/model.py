@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,24 @@ from edge_agent.runtime import ModelLoadError, dequantize, load_interpreter, qua
 log = logging.getLogger(__name__)
 
 PACKAGED_MODEL = Path(__file__).resolve().parents[1] / "models" / "attributes_int8.tflite"
+
+
+def mirrored(x: np.ndarray) -> np.ndarray:
+    """The mirror image that test-time flip averages with: the width axis reversed, for one image (H, W, C) or a
+    batch (N, H, W, C)."""
+    return np.ascontiguousarray(x[..., ::-1, :])
+
+
+def views_mean(
+    predict: Callable[[np.ndarray], dict[str, np.ndarray]], x: np.ndarray, flip: bool
+) -> dict[str, np.ndarray]:
+    """`predict(x)`, or with `flip` the mean of it and `predict(mirrored(x))`: the one test-time flip rule, used by
+    the agent (one face) and by the toolchain's verify and quantize (batches)."""
+    out = predict(x)
+    if not flip:
+        return out
+    mirror = predict(mirrored(x))
+    return {h: (out[h] + mirror[h]) / 2.0 for h in out}
 
 
 class AttributeModel:
