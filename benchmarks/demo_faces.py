@@ -2,9 +2,9 @@
 
 Both faces the `demo` source ships are adult women, so the answer is known:
 - the presenter (`demo_presenter.mp4`, 120 frames): each frame through the device path (the agent's BlazeFace, the
-  shared crop, the model), then a plain mean over the frames, and what one visit made of those frames publishes: the
-  agent's own `AttributeAccumulator` (weighted by detector score and face size; the camera loop also weighs pose and
-  sharpness) with the default `unknown` thresholds;
+  shared crop, the model), then a plain mean over the frames, and the labels the agent's own `AttributeAccumulator`
+  gives those frames as one visit (weighted by detector score and face size, default `unknown` thresholds; the
+  camera loop also weighs pose and classifies only sampled frames, so a live visit can differ a little);
 - scikit-image's astronaut portrait (Eileen Collins, public domain): the whole 512x512 photograph, and the 160x160
   crop the demo pastes (`demo_face.jpg`), each also over crop margins -0.10 ... +0.15 around the same box, because
   a live box moves that much.
@@ -123,9 +123,10 @@ def render(res: dict[str, Any]) -> str:
         if not r["found"]:
             lines.append(f"| {name} | 0 of {r['frames']} | — | — | — | — | — |")
             continue
+        published = "; ".join(f"{head} {label}" for head, label in r["published"].items())
         lines.append(
             f"| {name} | {r['found']} of {r['frames']} | {r['p_female']:.2f} | {r['female_frames']} of {r['found']} "
-            f"| {r['age_group']} ({r['p_age']:.2f}) | {r['years']:.1f} | {', '.join(r['published'].values())} |"
+            f"| {r['age_group']} ({r['p_age']:.2f}) | {r['years']:.1f} | {published} |"
         )
     margins = [(n, r["p_female_by_margin"]) for n, r in res["faces"].items() if "p_female_by_margin" in r]
     if margins:

@@ -180,10 +180,12 @@ def face_ellipse(tf: Any, n: Any, size: int) -> Any:
 
 
 def _context_mix(tf: Any, x: Any, n: Any, size: int, p: float) -> Any:
-    """Context mixing: a share p of the crops keep their face (inside `face_ellipse`) and take the surround (hair,
-    background, collar) from the next crop of the batch, another person with other labels. Hair length and clothes
-    then stop predicting gender on those crops, so the heads must also read the face; a short-haired woman, or a
-    face whose box takes in more hair than usual, is no longer decided by the hair alone. Labels are the face's."""
+    """Context mixing: a share p of the crops keep their face (inside `face_ellipse`) and take the surround from the
+    next crop of the batch (a random one: usually another person, about half the time of the other gender). The
+    surround is the corners, a band over the top of the head and sometimes the chin and collar: the hair above the
+    face and the background, while the hair beside the cheeks is mostly kept. Hair and clothes then predict gender
+    less well on those crops, so the heads must also read the face; a short-haired woman, or a face whose box takes
+    in more hair than usual, is not decided by the hair alone. Labels are the face's."""
     keep = face_ellipse(tf, n, size)
     mixed = keep * x + (1.0 - keep) * tf.roll(x, shift=1, axis=0)
     return tf.where(_pick(tf, n, p), mixed, x)

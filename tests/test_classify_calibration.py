@@ -66,3 +66,24 @@ def test_flip_option_averages_the_face_and_its_mirror(tmp_path: Path) -> None:
     both = np.array(flip.classify_crop(crop).gender.probs)
     assert np.allclose(both, calibrated((a + b) / 2, 1.0), atol=0.02)
     assert flip.model.invocations == 2 and plain.model.invocations == 2  # the mirror costs one more inference
+
+
+def test_mirrored_reverses_the_width_axis_of_an_image_and_of_a_batch() -> None:
+    from edge_agent.classify.model import mirrored, views_mean
+
+    x = np.arange(2 * 3 * 4 * 3, dtype=np.float32).reshape(2, 3, 4, 3)  # N, H, W, C
+    for arr in (x, x[0]):  # a batch and one image (H, W, C)
+        m = mirrored(arr)
+        assert m.shape == arr.shape and m.flags.c_contiguous
+        w = arr.shape[-2]
+        for j in range(w):
+            assert np.array_equal(m[..., j, :], arr[..., w - 1 - j, :])
+    seen: list[np.ndarray] = []
+
+    def predict(v: np.ndarray) -> dict[str, np.ndarray]:
+        seen.append(v)
+        return {"left": v[..., 0, 0]}  # the first column only, so face and mirror differ
+
+    assert np.array_equal(views_mean(predict, x, flip=False)["left"], x[..., 0, 0]) and len(seen) == 1
+    both = views_mean(predict, x, flip=True)["left"]
+    assert np.array_equal(both, (x[..., 0, 0] + x[..., -1, 0]) / 2.0) and len(seen) == 3

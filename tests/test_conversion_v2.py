@@ -195,7 +195,10 @@ def test_averaging_rebuilds_the_augmentation_a_run_was_trained_with(tmp_path: Pa
     from conversion.average import config_from_run_meta
     from conversion.train import TrainConfig, write_run_meta
 
-    cfg = TrainConfig(data=[tmp_path / "d"], out=tmp_path, input_size=128, seed=11, scale_jitter=0.35, erase_prob=0.2)
+    cfg = TrainConfig(
+        data=[tmp_path / "d"], out=tmp_path, input_size=128, seed=11, scale_jitter=0.35, erase_prob=0.2,
+        context_mix=0.3,
+    )  # fmt: skip
     n = 4
     arr = Arrays(
         images=np.zeros((n, 8, 8, 3), np.uint8), age=np.full(n, 30.0), age_group=np.full(n, 3), gender=np.zeros(n),
@@ -204,10 +207,17 @@ def test_averaging_rebuilds_the_augmentation_a_run_was_trained_with(tmp_path: Pa
     )  # fmt: skip
     write_run_meta(cfg, arr, {})
     back = config_from_run_meta(tmp_path, json.loads((tmp_path / "model_meta.json").read_text()), None)
-    assert (back.scale_jitter, back.erase_prob, back.input_size, back.seed) == (0.35, 0.2, 128, 11)
+    assert (back.scale_jitter, back.erase_prob, back.input_size, back.seed, back.context_mix) == (
+        0.35,
+        0.2,
+        128,
+        11,
+        0.3,
+    )
     old = json.loads((tmp_path / "model_meta.json").read_text())
-    del old["scale_jitter"]  # a run recorded before the option existed trained with the old fixed 0.25
+    del old["scale_jitter"], old["context_mix"]  # a run recorded before the options: the old fixed 0.25, no mixing
     assert config_from_run_meta(tmp_path, old, None).scale_jitter == 0.25
+    assert config_from_run_meta(tmp_path, old, None).context_mix == 0.0
 
 
 def test_scale_jitter_beyond_the_context_chip_is_refused(tmp_path: Path) -> None:
@@ -268,24 +278,11 @@ def test_context_mixing_keeps_each_face_and_takes_the_surround_from_another_crop
     assert np.allclose(untouched, own[:, None, None], atol=1e-3)
 
 
-def test_context_mixing_is_a_train_option_recorded_for_averaging(tmp_path: Path) -> None:
+def test_context_mix_outside_0_to_1_is_refused(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from conversion.average import config_from_run_meta
     from conversion.cli import main
-    from conversion.train import TrainConfig, write_run_meta
 
-    n = 2
-    arr = Arrays(
-        images=np.zeros((n, 8, 8, 3), np.uint8), age=np.full(n, 30.0), age_group=np.full(n, 3), gender=np.zeros(n),
-        race=np.zeros(n), split=np.array(["train", "val"]), paths=["a", "b"], skipped=Counter(),
-        source=np.array(["d"] * n), detected=np.ones(n, bool),
-    )  # fmt: skip
-    write_run_meta(TrainConfig(data=[tmp_path / "d"], out=tmp_path, context_mix=0.3), arr, {})
-    meta = json.loads((tmp_path / "model_meta.json").read_text())
-    assert config_from_run_meta(tmp_path, meta, None).context_mix == 0.3
-    del meta["context_mix"]  # recorded before the option: no mixing
-    assert config_from_run_meta(tmp_path, meta, None).context_mix == 0.0
     result = CliRunner().invoke(main, ["train", "--data", "x", "--out", str(tmp_path), "--context-mix", "1.5"])
     assert result.exit_code == 2 and "1.5 is not in the range 0.0<=x<=1.0" in result.output
 

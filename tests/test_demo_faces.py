@@ -32,6 +32,10 @@ def test_every_demo_face_is_found_and_measured_through_the_device_path(detector_
             "female" if p >= gate else "male" if 1 - p >= gate else f"unknown (low_confidence, p {max(p, 1 - p):.2f})"
         )
         assert faces[name]["published"]["gender"] == expected, name
+    # The presenter's 120 frames as one visit: every head decided or held back with its reason and p.
+    visit = faces["presenter (120 frames)"]["published"]
+    assert set(visit) == {"gender", "age"}, visit  # an adult: never gated as a minor
+    assert visit["gender"] in ("female", "male") or visit["gender"].startswith("unknown (low_confidence, p ")
     table = demo_faces.render(res)
     assert "| presenter (120 frames) | 120 of 120 |" in table and "+0.150" in table
 

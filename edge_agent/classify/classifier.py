@@ -24,7 +24,7 @@ def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
     A trained softmax is rarely calibrated: v2's is under-confident (smoothed and ordinal targets, heavy augmentation),
     so its fitted T < 1 sharpens it; an over-confident model gets T > 1. The toolchain fits T on validation; it makes
     `p` mean what it says, which the `unknown` thresholds and per-visit averaging rely on. With test-time flip on,
-    T is applied to the flip-averaged probabilities (the toolchain fits it without flip: a small mismatch).
+    T is applied to the flip-averaged probabilities, which is what `quantize --flip` fits it on.
     """
     p = np.clip(probs.astype(np.float64), 0.0, None)
     if temperature != 1.0:
