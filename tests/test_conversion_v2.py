@@ -278,13 +278,22 @@ def test_context_mixing_keeps_each_face_and_takes_the_surround_from_another_crop
     assert np.allclose(untouched, own[:, None, None], atol=1e-3)
 
 
-def test_context_mix_outside_0_to_1_is_refused(tmp_path: Path) -> None:
+def test_context_mix_reaches_training_and_outside_0_to_1_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
 
+    import conversion.train
     from conversion.cli import main
 
-    result = CliRunner().invoke(main, ["train", "--data", "x", "--out", str(tmp_path), "--context-mix", "1.5"])
-    assert result.exit_code == 2 and "1.5 is not in the range 0.0<=x<=1.0" in result.output
+    seen = []
+    monkeypatch.setattr(conversion.train, "train", lambda cfg: seen.append(cfg) or tmp_path / "model.keras")
+    args = ["train", "--data", "x", "--out", str(tmp_path), "--context-mix"]
+    result = CliRunner().invoke(main, [*args, "0.3"])
+    assert result.exit_code == 0, result.output
+    assert [c.context_mix for c in seen] == [0.3]
+    result = CliRunner().invoke(main, [*args, "1.5"])
+    assert result.exit_code == 2 and "1.5 is not in the range 0.0<=x<=1.0" in result.output and len(seen) == 1
 
 
 def test_build_arrays_cuts_context_chips_from_detector_boxes(tmp_path: Path) -> None:
