@@ -208,9 +208,12 @@ def _accs(pred: dict[str, np.ndarray], ev: Any) -> dict[str, Any]:
     return out
 
 
-def flip_gain(qt: Predictor, xs: np.ndarray, ev: Any) -> dict[str, Any]:
-    """Accuracy with test-time flip (mean of face and mirror) against without: is it worth twice the cost?"""
-    plain, both = qt.predict(xs, flip=False), qt.predict(xs, flip=True)
+def flip_gain(qt: Predictor, xs: np.ndarray, ev: Any, pred: dict[str, np.ndarray], flipped: bool) -> dict[str, Any]:
+    """Accuracy with test-time flip (mean of face and mirror) against without: is it worth twice the cost?
+
+    `pred` is `qt`'s output on `xs` that verify already has (with the flip when `flipped`): only the other runs."""
+    other = qt.predict(xs, flip=not flipped)
+    plain, both = (other, pred) if flipped else (pred, other)
     keys = ("age_acc", "gender_acc", "race_acc", "age_mae")
     a, b = head_metrics(plain, ev.samples), head_metrics(both, ev.samples)
     out: dict[str, Any] = {k: {"plain": a.get(k), "flip": b.get(k)} for k in keys}
@@ -283,7 +286,7 @@ def verify(cfg: VerifyConfig) -> dict[str, Any]:
         }
     if cfg.sweep:
         report["framing"] = framing_sweep(qt, ev, meta.preprocess, meta.crop.margin)
-        report["flip"] = flip_gain(qt, xs, ev)
+        report["flip"] = flip_gain(qt, xs, ev, pq, flip)
     report["passed"] = all(d <= cfg.max_drop for d in drops.values())
     if cfg.report:
         from conversion.report import write_report
